@@ -1,0 +1,231 @@
+// Package supervisor starts resource-capped processes and supervises them
+// until they are gone.
+//
+// A Spec is plain data: everything needed to start one capped process. A
+// Backend turns a Spec into a live Process: on Linux the default backend
+// spawns from one locked thread with a pidfd, puts the child into its own
+// group (cgroup) before it runs a single instruction, and observes exits and
+// pipes through epoll; the portable backend (os/exec plus process groups on
+// Unix) runs everywhere else and on Linux when asked for.
+//
+// The supervisor knows nothing about hooks, events or decisions.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrNotSupported is wrapped by every error about a kernel or platform
+	// feature that is missing. A limit that was asked for and cannot be
+	// enforced is such an error unless Spec.AllowUncapped is set.
+	ErrNotSupported = errors.New("not supported")
+	// ErrOOMKilled reports a process (tree) killed by its memory limit. It
+	// is derived from the group's oom_kill counter, never guessed from
+	// SIGKILL.
+	ErrOOMKilled = errors.New("killed by the memory limit")
+	// ErrSpawn reports that the process could not be started.
+	ErrSpawn = errors.New("spawn failed")
+	// ErrClosed is returned by a Backend that has been closed.
+	ErrClosed = errors.New("supervisor closed")
+)
+
+// Limits are the caps a Spec asks for. The zero value of a field means
+// "no limit".
+type Limits struct {
+	// MemoryMax is the memory limit of the whole tree in bytes; swap is
+	// limited to zero alongside it.
+	MemoryMax int64
+	// CPUQuota is the CPU time the tree may use per CPUPeriod.
+	CPUQuota time.Duration
+	// CPUPeriod is the accounting period for CPUQuota; 0 means 100ms.
+	CPUPeriod time.Duration
+	// PidsMax caps the number of tasks in the tree.
+	PidsMax int64
+	// NoFile sets RLIMIT_NOFILE (soft and hard) in the child.
+	NoFile uint64
+}
+
+// NeedsGroup reports whether the limits need a group (cgroup) to enforce.
+func (l Limits) NeedsGroup() bool {
+	return l.MemoryMax > 0 || l.CPUQuota > 0 || l.PidsMax > 0
+}
+
+// IsZero reports whether no limit is set.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// Credential is the user and groups the child runs as.
+type Credential struct {
+	UID    uint32
+	GID    uint32
+	Groups []uint32
+}
+
+// Spec is everything needed to start one capped process. It is plain data;
+// Backend.Start does not retain or modify it.
+type Spec struct {
+	// Name labels the process in group names and logs (a hook name). It
+	// must be a valid path element; an empty Name is replaced by "proc".
+	Name string
+	// Path is the absolute path of the program.
+	Path string
+	// Args are the arguments after argv[0]; argv[0] is Path.
+	Args []string
+	// Env is the complete environment ("KEY=VALUE"). Nothing is inherited.
+	Env []string
+	// Dir is the working directory; empty means "/".
+	Dir string
+	// Limits are enforced for the whole process tree.
+	Limits Limits
+	// AllowUncapped lets Start succeed without enforcing Limits when the
+	// backend cannot enforce them. Without it such a Start fails with an
+	// error wrapping ErrNotSupported.
+	AllowUncapped bool
+	// Credential, when set, is the user the child runs as.
+	Credential *Credential
+	// Stdin, Stdout and Stderr, when set, are given to the child as fds
+	// 0, 1 and 2. When nil, the backend creates a pipe and exposes the
+	// parent's end on the Process.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// ExitStatus describes how a process ended.
+type ExitStatus struct {
+	// Code is the exit code, or -1 when the process was killed by a signal.
+	Code int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// OOMKilled reports that the group's memory limit killed a process of
+	// the tree during this process's life.
+	OOMKilled bool
+	// CPU is the user+system CPU time of the tree, when known.
+	CPU time.Duration
+	// MemoryPeak is the peak memory of the tree in bytes, when known.
+	MemoryPeak int64
+}
+
+// Success reports whether the process exited with code 0.
+func (s ExitStatus) Success() bool { return s.Code == 0 && s.Signal == 0 && !s.OOMKilled }
+
+// String formats the status the way a shell user expects.
+func (s ExitStatus) String() string {
+	switch {
+	case s.OOMKilled:
+		return "killed by the memory limit"
+	case s.Signal != 0:
+		return fmt.Sprintf("killed by signal %d (%v)", int(s.Signal), s.Signal)
+	default:
+		return fmt.Sprintf("exit status %d", s.Code)
+	}
+}
+
+// Stats are live or final resource figures of a process tree.
+type Stats struct {
+	CPU           time.Duration // user+system, whole tree
+	MemoryCurrent int64         // bytes
+	MemoryPeak    int64         // bytes
+	OOMKills      uint64        // since the process started
+	Pids          int64         // tasks now in the tree
+}
+
+// Process is a live, supervised child and its tree.
+//
+// A Process must be released with Release once the caller is done with it,
+// whether or not it has exited: Release kills what is left of the tree,
+// waits until the group is empty, removes (or recycles) the group and
+// closes every fd the Process owns. Release is idempotent.
+type Process interface {
+	// Pid is the process id of the direct child.
+	Pid() int
+	// Stdin, Stdout and Stderr are the parent's ends of the pipes the
+	// backend created, or nil where Spec supplied a file. The caller owns
+	// them (and closes them) once returned.
+	Stdin() *os.File
+	Stdout() *os.File
+	Stderr() *os.File
+	// Done is closed once the direct child has exited and been reaped.
+	Done() <-chan struct{}
+	// Wait waits until the direct child exits or ctx ends. It may be
+	// called many times and from many goroutines; after exit it returns the
+	// same status each time.
+	Wait(ctx context.Context) (ExitStatus, error)
+	// Signal sends sig to the direct child.
+	Signal(sig os.Signal) error
+	// Kill kills the whole tree at once (cgroup.kill, freeze-kill-thaw or
+	// the process group) and returns without waiting.
+	Kill() error
+	// Stop sends SIGTERM to the tree, waits up to grace for the direct
+	// child to exit, then kills the tree, and waits for the exit (bounded
+	// by ctx).
+	Stop(ctx context.Context, grace time.Duration) (ExitStatus, error)
+	// Stats reads the tree's resource figures now.
+	Stats() (Stats, error)
+	// Release kills anything left of the tree, waits for it to be gone,
+	// and frees the group and fds.
+	Release() error
+}
+
+// Mechanisms says which kernel mechanisms a backend chose after probing.
+type Mechanisms struct {
+	Backend    string // "linux" or "portable"
+	CgroupMode string // "v2", "hybrid", "v1", "none"
+	Spawn      string // e.g. "clone3+pidfd", "launcher", "os/exec"
+	Attach     string // e.g. "clone3 CLONE_INTO_CGROUP", "pre-placed launcher", "none"
+	Kill       string // e.g. "cgroup.kill", "freeze+kill+thaw", "process group"
+	Exit       string // e.g. "pidfd+epoll", "os/exec Wait"
+	Pipes      string // e.g. "epoll", "goroutines"
+	Notes      []string
+}
+
+// Backend starts processes.
+type Backend interface {
+	// Start starts the process described by spec. Errors wrap ErrSpawn or
+	// ErrNotSupported.
+	Start(ctx context.Context, spec *Spec) (Process, error)
+	// Mechanisms reports what the backend uses.
+	Mechanisms() Mechanisms
+	// CanEnforce returns nil when the backend can enforce l, else an error
+	// wrapping ErrNotSupported that names the backend.
+	CanEnforce(l Limits) error
+	// Close kills every process the backend still supervises and removes
+	// its groups.
+	Close() error
+}
+
+// SpawnError reports a failed start.
+type SpawnError struct {
+	Path string
+	Err  error
+}
+
+func (e *SpawnError) Error() string { return "spawn " + e.Path + ": " + e.Err.Error() }
+
+// Unwrap returns the cause and ErrSpawn, so both match with errors.Is.
+func (e *SpawnError) Unwrap() []error { return []error{ErrSpawn, e.Err} }
+
+// Options configure a Backend.
+type Options struct {
+	// Kind selects the backend: "" or "auto" (the best for this OS),
+	// "linux" or "portable".
+	Kind string
+	// CgroupParent overrides where groups are created (a path relative to
+	// each hierarchy's mount, e.g. "/hooksupd.slice/hooks"). Empty means
+	// beside the cgroup the supervisor runs in.
+	CgroupParent string
+	// Logger receives the backend's diagnostics; nil discards them.
+	Logger Logger
+}
+
+// Logger is the subset of *slog.Logger the backends use.
+type Logger interface {
+	Debug(msg string, args ...any)
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+}
