@@ -1,0 +1,176 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// File helpers. cgroup files are small kernfs files: one read or one write
+// each, no buffering, and errors that name the file.
+
+// writeFile writes s to an existing cgroup file with a single write(2), as
+// the kernel parses each write on its own.
+func writeFile(path, s string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fileErr("open", path, err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(s)); err != nil {
+		return fileErr("write "+strconv.Quote(strings.TrimSpace(s))+" to", path, err)
+	}
+	return nil
+}
+
+// readFile reads a whole (small) cgroup file.
+func readFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, fileErr("read", path, pe.Err)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// preadAll reads a kept-open cgroup file from offset 0; kernfs restarts the
+// seq_file at offset 0, so no lseek and no reopen is needed.
+func preadAll(fd int, buf []byte) ([]byte, error) {
+	n, err := unix.Pread(fd, buf, 0)
+	if err != nil {
+		return nil, err
+	}
+	if n == len(buf) {
+		return nil, fmt.Errorf("cgroup file larger than %d bytes", len(buf))
+	}
+	return buf[:n], nil
+}
+
+// fileErr formats an error about one cgroup file, wrapping ErrNotSupported
+// when the file does not exist (a controller or feature is missing).
+func fileErr(op, path string, err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("cgroup: %s %s: %w (%w)", op, path, err, ErrNotSupported)
+	}
+	return fmt.Errorf("cgroup: %s %s: %w", op, path, err)
+}
+
+// exists reports whether path exists.
+func exists(path string) bool {
+	return unix.Access(path, unix.F_OK) == nil
+}
+
+// parseUint parses a decimal counter, accepting "max" as the largest value.
+func parseUint(b []byte) (uint64, error) {
+	s := string(bytes.TrimSpace(b))
+	if s == "max" {
+		return 1<<63 - 1, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// readUintFile reads a single-value cgroup file.
+func readUintFile(path string) (uint64, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := parseUint(b)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: parse %s: %w", path, err)
+	}
+	return v, nil
+}
+
+// keyValue returns the value of key in a flat-keyed file ("key value"
+// lines, as memory.events, memory.oom_control, cpu.stat, cgroup.events).
+func keyValue(b []byte, key string) (uint64, bool) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		k, v, ok := bytes.Cut(line, []byte{' '})
+		if !ok || string(k) != key {
+			continue
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(v)), 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// readKey reads key from a flat-keyed cgroup file by path.
+func readKey(path, key string) (uint64, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := keyValue(b, key)
+	if !ok {
+		return 0, fmt.Errorf("cgroup: %s has no %q: %w", path, key, ErrNotSupported)
+	}
+	return v, nil
+}
+
+// readPids parses a cgroup.procs file.
+func readPids(path string) ([]int, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: parse %s: %w", path, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// subdirs returns dir and every cgroup directory below it, deepest first,
+// so that removing them in order never meets a non-empty parent. A missing
+// dir yields nothing.
+func subdirs(dir string) []string {
+	var out []string
+	var walk func(d string)
+	walk = func(d string) {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				walk(filepath.Join(d, e.Name()))
+			}
+		}
+		out = append(out, d)
+	}
+	if exists(dir) {
+		walk(dir)
+	}
+	return out
+}
+
+// treePids lists the processes in dir and every cgroup below it.
+func treePids(dir string) []int {
+	var pids []int
+	for _, d := range subdirs(dir) {
+		p, _ := readPids(filepath.Join(d, "cgroup.procs"))
+		pids = append(pids, p...)
+	}
+	return pids
+}
