@@ -94,6 +94,12 @@ type Hook struct {
 	AllowUncapped   bool
 	User            string
 	Group           string
+	// UID and GID are User and Group resolved when the config is loaded
+	// (numeric ids are taken as written). UID means something only when
+	// User is set; GID when User or Group is set (with User alone it is
+	// the user's primary group).
+	UID uint32
+	GID uint32
 	// Index is the 0-based position of the block in the file; ties in
 	// priority keep file order.
 	Index int
