@@ -1,0 +1,383 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// chainHook is one hook of a chain with the fail mode the chain applies to
+// it (the enforcement gate may force closed) and its metrics.
+type chainHook struct {
+	// hook is the configured hook, unchanged: executors are resolved from
+	// it, so a forced fail mode never creates a second executor (seed
+	// weakness: PE-1 duplicated executors).
+	hook     Hook
+	failMode FailMode
+	metrics  *HookMetrics
+}
+
+// resolveFunc returns the executor of a hook (the registry, or a fake in
+// tests).
+type resolveFunc func(h *Hook) (Executor, error)
+
+// chain runs the hooks of one event for one config generation.
+type chain struct {
+	event   Event
+	hooks   []chainHook // chain order: priority descending, ties in file order
+	resolve resolveFunc
+	logger  *slog.Logger
+	// violations is the dispatcher-wide timeout-violation counter: bumped
+	// when the class deadline is exhausted before a hook and when a hook
+	// times out (seed timeouts.rs).
+	violations *atomic.Uint64
+}
+
+// newChain orders hooks for the chain: a stable sort by priority
+// descending, ties in file order. HooksFor already returns that order; the
+// sort makes the chain's guarantee independent of it.
+func newChain(ev Event, hooks []chainHook, resolve resolveFunc, logger *slog.Logger, violations *atomic.Uint64) *chain {
+	hs := append([]chainHook(nil), hooks...)
+	sort.SliceStable(hs, func(i, j int) bool {
+		if hs[i].hook.Priority != hs[j].hook.Priority {
+			return hs[i].hook.Priority > hs[j].hook.Priority
+		}
+		return hs[i].hook.Index < hs[j].hook.Index
+	})
+	if violations == nil {
+		violations = new(atomic.Uint64)
+	}
+	return &chain{event: ev, hooks: hs, resolve: resolve, logger: logger, violations: violations}
+}
+
+// namespaceScoped reports whether a hook's namespace pattern restricts it
+// (anything but "" or "*"): such a hook never fires without a namespace.
+func namespaceScoped(pattern string) bool {
+	p := strings.TrimSpace(pattern)
+	return p != "" && p != "*"
+}
+
+// scoped reports whether some hook of the chain is namespace-scoped.
+func (c *chain) scoped() bool {
+	for i := range c.hooks {
+		if namespaceScoped(c.hooks[i].hook.Namespace) {
+			return true
+		}
+	}
+	return false
+}
+
+// selectHooks returns the hooks that match any of the namespaces (an empty
+// list is "no namespace": only wildcard hooks match).
+func (c *chain) selectHooks(namespaces []string) []*chainHook {
+	out := make([]*chainHook, 0, len(c.hooks))
+	for i := range c.hooks {
+		if MatchAnyNamespace(c.hooks[i].hook.Namespace, namespaces) {
+			out = append(out, &c.hooks[i])
+		}
+	}
+	return out
+}
+
+// honoursModify and honoursDeny: notify events (and post-events) cannot
+// change an outcome that already happened.
+func (c *chain) honoursModify() bool { return c.event.Kind != KindNotify && c.event.Pre }
+func (c *chain) honoursDeny() bool   { return c.event.Kind != KindNotify }
+
+// fire runs the chain (seed §4.2) and always returns a Result.
+//
+// One context bounds the chain: the caller's ctx narrowed by the event's
+// class deadline. Each hook gets that context narrowed by its own timeout
+// and nothing else: the chain never abandons a running Fire on a timer of
+// its own (seed weakness 4, where an outer timer dropped a daemon exchange
+// without its reset). It waits for Fire to return, and executors return
+// only after their cleanup has run.
+//
+// When exactly one namespace is given and the payload is a JSON object,
+// payload["namespace"] is overwritten with it before the first hook: the
+// namespace is resolved by the host, never taken from the body (seed
+// §4.6).
+func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawMessage) *Result {
+	res := &Result{Decision: ActionAllow}
+	hooks := c.selectHooks(namespaces)
+	if len(hooks) == 0 {
+		return res
+	}
+	chainCtx, cancel := ctx, context.CancelFunc(func() {})
+	if c.event.Deadline > 0 {
+		chainCtx, cancel = context.WithTimeout(ctx, c.event.Deadline)
+	}
+	defer cancel()
+
+	st := chainState{cur: payload}
+	if len(namespaces) == 1 {
+		if obj, ok := parseObject(payload); ok {
+			obj.set("namespace", jsonQuote(namespaces[0]))
+			st.obj = obj
+			st.cur = obj.marshal()
+		}
+	}
+	res.Hooks = make([]Trace, 0, len(hooks))
+
+	for _, ch := range hooks {
+		h := &ch.hook
+		if chainCtx.Err() != nil {
+			// Budget is gone before this hook could start (seed §4.2 3b).
+			c.violations.Add(1)
+			ch.metrics.count(ErrorKind(ErrDeadlineExhausted))
+			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceSkipped,
+				Error: ErrorKind(ErrDeadlineExhausted)})
+			if ch.failMode == FailClosed {
+				c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=closed, denying",
+					"hook", h.Name, "event", c.event.Name)
+				return denyResult(res, fmt.Sprintf("hook %s skipped under fail_mode=closed: chain class deadline exhausted", h.Name), 504)
+			}
+			c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=open, skipping",
+				"hook", h.Name, "event", c.event.Name)
+			continue
+		}
+
+		dec, dur, err := c.fireOne(chainCtx, h, st.payload())
+		if err != nil {
+			kind := ErrorKind(err)
+			if errors.Is(err, ErrTimeout) {
+				c.violations.Add(1)
+			}
+			ch.metrics.Observe(kind, dur)
+			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceError, Duration: dur,
+				Error: kind, Ran: hookRan(err)})
+			if ch.failMode == FailClosed {
+				c.logger.Warn("hooks: chain hook errored; fail_mode=closed, denying",
+					"hook", h.Name, "event", c.event.Name, "kind", kind, "duration", dur, "err", err)
+				return denyResult(res, fmt.Sprintf("hook %s errored under fail_mode=closed: %v", h.Name, err), 503)
+			}
+			c.logger.Warn("hooks: chain hook errored; fail_mode=open, treating as Allow",
+				"hook", h.Name, "event", c.event.Name, "kind", kind, "duration", dur, "err", err)
+			dec = allowDecision // and the state machine below clears the prompt queue, as the seed does
+		} else {
+			ch.metrics.Observe(string(dec.Action), dur)
+			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: string(dec.Action), Duration: dur, Ran: true})
+			c.logger.Debug("hooks: hook fired", "hook", h.Name, "event", c.event.Name,
+				"outcome", dec.Action, "duration", dur)
+		}
+
+		switch dec.Action {
+		case ActionAllow:
+			st.prompts = nil
+		case ActionModify:
+			st.prompts = nil
+			if !c.honoursModify() {
+				c.logger.Warn("hooks: Modify decision returned for post- event; degrading to Allow",
+					"hook", h.Name, "event", c.event.Name)
+				continue
+			}
+			st.apply(dec.Delta)
+		case ActionDeny:
+			if !c.honoursDeny() {
+				// The side effect already happened: the deny is logged and the
+				// chain goes on as if the hook had allowed.
+				st.prompts = nil
+				c.logger.Warn("hooks: Deny decision returned for notify event; logged only",
+					"hook", h.Name, "event", c.event.Name, "code", dec.Code, "reason", dec.Reason)
+				continue
+			}
+			// First deny wins; earlier prompts are discarded ("compliance
+			// trumps operator UX").
+			return denyResult(res, dec.Reason, dec.Code)
+		case ActionAskUser:
+			// Kept on notify events too, as the seed does: the host decides
+			// whether a prompt after the fact means anything.
+			st.prompts = append(st.prompts, Prompt{Prompt: dec.Prompt, Options: dec.Options,
+				Default: dec.Default, Hook: h.Name})
+		}
+	}
+
+	switch {
+	case len(st.prompts) > 0:
+		res.Decision = ActionAskUser
+		res.Prompts = st.prompts
+		// Deliberately unlike the seed, which dropped an accumulated delta
+		// when a later hook asked the user: it is kept so the caller can
+		// apply it once the user answers.
+		if st.modified {
+			res.Delta, res.Payload = st.delta, st.payload()
+		}
+	case st.modified:
+		res.Decision = ActionModify
+		res.Delta, res.Payload = st.delta, st.payload()
+	}
+	return res
+}
+
+// fireOne runs one hook with its own timeout inside the chain context and
+// returns the decision, the error and how long it took.
+func (c *chain) fireOne(chainCtx context.Context, h *Hook, payload json.RawMessage) (Decision, time.Duration, error) {
+	ctx, cancel := chainCtx, context.CancelFunc(func() {})
+	if h.Timeout > 0 {
+		// Timeout 0 leaves the hook bounded by the class deadline alone.
+		ctx, cancel = context.WithTimeout(chainCtx, h.Timeout)
+	}
+	defer cancel()
+	start := time.Now()
+	exe, err := c.resolve(h)
+	var dec Decision
+	if err == nil {
+		dec, err = exe.Fire(ctx, c.event.Name, payload)
+	}
+	dur := time.Since(start)
+	if err == nil {
+		switch dec.Action {
+		case ActionAllow, ActionModify, ActionDeny, ActionAskUser:
+		default:
+			err = &DecodeError{Kind: DecodeUnknownAction, Action: string(dec.Action)}
+		}
+	}
+	if err != nil && ErrorKind(err) == "internal" && errors.Is(err, context.DeadlineExceeded) {
+		// An executor that let the bare context error through still timed out.
+		err = fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return dec, dur, err
+}
+
+// hookRan reports whether an executor error means the hook's program was
+// started: spawn, policy, support, slot, availability and shutdown failures
+// happen before it.
+func hookRan(err error) bool {
+	switch ErrorKind(err) {
+	case "spawn", "policy", "not_supported", "dropped", "daemon_unavailable", "closed",
+		"deadline_exhausted", "unknown_event":
+		return false
+	}
+	return true
+}
+
+func denyResult(res *Result, reason string, code int) *Result {
+	res.Decision = ActionDeny
+	res.Reason = reason
+	res.Code = code
+	return res
+}
+
+// chainState is the in-flight state of one fire (seed §4.2 step 4).
+type chainState struct {
+	cur      json.RawMessage // payload the next hook sees, when obj is nil or clean
+	obj      *object         // parsed payload once a delta was overlaid
+	dirty    bool            // obj changed since cur was encoded
+	delta    map[string]json.RawMessage
+	modified bool
+	prompts  []Prompt
+}
+
+// apply overlays delta onto the payload (top-level keys; a payload that
+// is not an object is replaced by the delta object) and merges it into the
+// accumulated delta, last writer wins per key.
+func (s *chainState) apply(delta map[string]json.RawMessage) {
+	s.modified = true
+	if s.delta == nil {
+		s.delta = make(map[string]json.RawMessage, len(delta))
+	}
+	if s.obj == nil {
+		obj, ok := parseObject(s.cur)
+		if !ok {
+			obj = &object{vals: map[string]json.RawMessage{}}
+		}
+		s.obj = obj
+	}
+	keys := make([]string, 0, len(delta))
+	for k := range delta {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // new keys are appended in a stable order
+	for _, k := range keys {
+		s.obj.set(k, delta[k])
+		s.delta[k] = delta[k]
+	}
+	s.dirty = true
+}
+
+func (s *chainState) payload() json.RawMessage {
+	if s.dirty {
+		s.cur = s.obj.marshal()
+		s.dirty = false
+	}
+	return s.cur
+}
+
+// object is a JSON object that keeps its key order, so overlaying a delta
+// changes only the keys it names.
+type object struct {
+	keys []string
+	vals map[string]json.RawMessage
+}
+
+// parseObject decodes raw when it is a JSON object. A duplicate key keeps
+// its first position and its last value, as encoding/json does.
+func parseObject(raw json.RawMessage) (*object, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	o := &object{vals: map[string]json.RawMessage{}}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		k, ok := t.(string)
+		if !ok {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		o.set(k, compactJSON(v))
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	return o, true
+}
+
+func (o *object) set(k string, v json.RawMessage) {
+	if _, ok := o.vals[k]; !ok {
+		o.keys = append(o.keys, k)
+	}
+	o.vals[k] = v
+}
+
+func (o *object) marshal() json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range o.keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(jsonQuote(k))
+		b.WriteByte(':')
+		b.Write(o.vals[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// jsonQuote encodes s as a JSON string without the HTML escaping of
+// json.Marshal, so values round-trip byte for byte.
+func jsonQuote(s string) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
