@@ -1,0 +1,148 @@
+//go:build unix
+
+package executor
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
+)
+
+// policyFile writes an executable file with mode into dir.
+func policyFile(t *testing.T, dir, name string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func wantRefused(t *testing.T, err error, msg string) {
+	t.Helper()
+	if !errors.Is(err, ErrPolicyRefused) || err.Error() != msg {
+		t.Errorf("got %v, want refusal %q", err, msg)
+	}
+}
+
+func TestPolicyGlobs(t *testing.T) {
+	dir := t.TempDir()
+	cmd := policyFile(t, dir, "hook", 0o755)
+	var p Policy
+	wantRefused(t, checkPolicy(&p, "hook"), `policy: command "hook" is not an absolute path`)
+	if err := checkPolicy(&p, cmd); err != nil {
+		t.Errorf("empty policy: %v", err)
+	}
+
+	p = Policy{DenyCommands: []string{dir + "/*"}}
+	wantRefused(t, checkPolicy(&p, cmd), "policy: "+cmd+" matches deny_commands \""+dir+"/*\"")
+	p = Policy{DenyCommands: []string{"["}} // malformed: fail closed
+	if err := checkPolicy(&p, cmd); !errors.Is(err, ErrPolicyRefused) {
+		t.Errorf("malformed deny glob: %v", err)
+	}
+
+	p = Policy{AllowCommands: []string{"/usr/libexec/hooks/*", "["}}
+	wantRefused(t, checkPolicy(&p, cmd), "policy: "+cmd+" is not in allow_commands")
+	p = Policy{AllowCommands: []string{dir + "/h*"}}
+	if err := checkPolicy(&p, cmd); err != nil {
+		t.Errorf("allowed: %v", err)
+	}
+
+	// deny_commands also sees through symlinks.
+	other := t.TempDir()
+	link := filepath.Join(other, "innocent")
+	if err := os.Symlink(cmd, link); err != nil {
+		t.Fatal(err)
+	}
+	p = Policy{DenyCommands: []string{dir + "/*"}}
+	if err := checkPolicy(&p, link); !errors.Is(err, ErrPolicyRefused) {
+		t.Errorf("symlink into a denied directory: %v", err)
+	}
+}
+
+func TestPolicyStrictModes(t *testing.T) {
+	strict := &Policy{StrictModes: true}
+	dir := t.TempDir() // 0700, ours, under the root-owned sticky /tmp
+	good := policyFile(t, dir, "good", 0o755)
+	if err := checkPolicy(strict, good); err != nil {
+		t.Fatalf("0755 file in a 0700 dir: %v", err)
+	}
+	wantRefused(t, checkPolicy(strict, policyFile(t, dir, "ww", 0o757)), "policy: "+dir+"/ww is world-writable (strict_modes)")
+	wantRefused(t, checkPolicy(strict, policyFile(t, dir, "gw", 0o775)), "policy: "+dir+"/gw is group-writable (strict_modes)")
+	// A missing command is the spawn's error to report.
+	if err := checkPolicy(strict, filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("missing command: %v", err)
+	}
+
+	// A writable directory anywhere above the command refuses it.
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inSub := policyFile(t, sub, "hook", 0o755)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, checkPolicy(strict, inSub), "policy: "+dir+" is world-writable (strict_modes)")
+	// ...unless it is sticky and root-owned, like /tmp.
+	if os.Geteuid() == 0 {
+		if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkPolicy(strict, inSub); err != nil {
+			t.Errorf("sticky root-owned parent: %v", err)
+		}
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+
+	// A symlink is judged by its target too.
+	ww := filepath.Join(dir, "ww")
+	link := filepath.Join(sub, "link")
+	if err := os.Symlink(ww, link); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, checkPolicy(strict, link), "policy: "+ww+" is world-writable (strict_modes)")
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPolicy(strict, link); err != nil {
+		t.Errorf("symlink to a good file: %v", err)
+	}
+	// Off, nothing of this is checked.
+	if err := checkPolicy(&Policy{}, ww); err != nil {
+		t.Errorf("strict_modes off: %v", err)
+	}
+}
+
+func TestPolicyStrictModesOwner(t *testing.T) {
+	testutil.RequireRoot(t)
+	strict := &Policy{StrictModes: true}
+	dir := t.TempDir()
+	f := policyFile(t, dir, "theirs", 0o755)
+	if err := os.Chown(f, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	err := checkPolicy(strict, f)
+	wantRefused(t, err, "policy: "+f+" is owned by uid 12345, not root or uid 0 (strict_modes)")
+	if err := os.Chown(f, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 12345, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPolicy(strict, f); err == nil || !strings.Contains(err.Error(), dir+" is owned by uid 12345") {
+		t.Errorf("foreign parent dir: %v", err)
+	}
+}

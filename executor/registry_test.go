@@ -1,0 +1,150 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hooksupd/hooksupd/supervisor"
+)
+
+func TestHookKeyFingerprint(t *testing.T) {
+	base := Hook{
+		Name: "h", Event: "pre_store", Command: "/bin/h", Args: []string{"a"},
+		Env: map[string]string{"A": "1", "B": "2"}, PassEnv: []string{"LANG"}, Mode: ModeDaemon,
+		Priority: 1, Timeout: time.Second, FailMode: FailOpen, Namespace: "*", Enabled: true,
+	}
+	key := func(h *Hook) string { return hookKey(h, h.Mode) }
+	k := key(&base)
+	// Fields that only steer the chain keep the key (and the daemon).
+	for _, mut := range []func(h *Hook){
+		func(h *Hook) { h.Priority = 99 },
+		func(h *Hook) { h.Timeout = time.Minute },
+		func(h *Hook) { h.FailMode = FailClosed },
+		func(h *Hook) { h.Namespace = "team/*" },
+		func(h *Hook) { h.Enabled = false },
+		func(h *Hook) { h.Index, h.Pos = 7, Position{Line: 9} },
+		func(h *Hook) { h.Env = map[string]string{"B": "2", "A": "1"} },
+	} {
+		h := base
+		mut(&h)
+		if key(&h) != k {
+			t.Errorf("key changed for %+v", h)
+		}
+	}
+	// Fields that affect the child change it.
+	for _, mut := range []func(h *Hook){
+		func(h *Hook) { h.Name = "other" },
+		func(h *Hook) { h.Command = "/bin/g" },
+		func(h *Hook) { h.Args = []string{"b"} },
+		func(h *Hook) { h.Env = map[string]string{"A": "1"} },
+		func(h *Hook) { h.PassEnv = nil },
+		func(h *Hook) { h.Dir = "/srv" },
+		func(h *Hook) { h.Mode = ModeExec },
+		func(h *Hook) { h.Limits.MemoryMax = 1 << 20 },
+		func(h *Hook) { h.AllowUncapped = true },
+		func(h *Hook) { h.User = "nobody" },
+		func(h *Hook) { h.StdoutMaxBytes = 10 },
+		func(h *Hook) { h.MaxConcurrency = 2 },
+	} {
+		h := base
+		mut(&h)
+		if key(&h) == k {
+			t.Errorf("key unchanged for %+v", h)
+		}
+	}
+}
+
+func TestRegistryExecutorCache(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	if _, err := NewRegistry(RegistryOptions{}).Executor(&Hook{Name: "x"}); err == nil {
+		t.Error("registry without a backend accepted a hook")
+	}
+	b, _ := supervisor.NewPortable(supervisor.Options{})
+	defer b.Close()
+	r := NewRegistry(RegistryOptions{Backend: b})
+	if _, err := r.Executor(nil); err == nil {
+		t.Error("nil hook accepted")
+	}
+	h := Hook{Name: "x", Event: "pre_store", Command: "/bin/true", Mode: ModeExec, Enabled: true}
+	e1, _ := r.Executor(&h)
+	h.Priority = 5
+	e2, _ := r.Executor(&h)
+	if e1 != e2 {
+		t.Error("same key, different executors")
+	}
+	h.Mode = "" // resolved from the event's default (exec for pre_store)
+	if st, _ := r.State("x"); st.Mode != ModeExec {
+		t.Errorf("state %+v", st)
+	}
+	d := Hook{Name: "d", Event: "pre_recall_expand", Command: "/bin/true", Enabled: true}
+	ex, _ := r.Executor(&d)
+	if _, ok := ex.(*daemonExecutor); !ok {
+		t.Errorf("pre_recall_expand defaults to daemon mode, got %T", ex)
+	}
+	r.Reconcile(context.Background(), []Hook{h})
+	if _, ok := r.State("d"); ok {
+		t.Error("removed hook kept")
+	}
+	if _, ok := r.State("x"); !ok {
+		t.Error("kept hook removed")
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Executor(&h); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+	if _, err := e1.Fire(context.Background(), "pre_store", nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("fire on a closed executor: %v", err)
+	}
+}
+
+func TestRestartDelay(t *testing.T) {
+	for n, base := range []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000} {
+		base *= time.Millisecond
+		for range 50 {
+			d := restartDelay(n)
+			if d < base*8/10 || d > base*12/10 {
+				t.Fatalf("restartDelay(%d) = %v, want %v ±20%%", n, d, base)
+			}
+		}
+	}
+	if d := restartDelay(1000); d > 6*time.Second {
+		t.Errorf("no cap: %v", d)
+	}
+}
+
+func TestMonitor(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := newMonitor()
+	m.close() // never started: nothing to wait for
+	m = newMonitor()
+	var fired [3]atomic.Int32
+	chans := [3]chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
+	for i := range chans {
+		m.add(chans[i], func() { fired[i].Add(1) })
+	}
+	m.remove(chans[1])
+	close(chans[0])
+	close(chans[1])
+	deadline := time.Now().Add(2 * time.Second)
+	for fired[0].Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if fired[0].Load() != 1 || fired[1].Load() != 0 || fired[2].Load() != 0 {
+		t.Errorf("fired %d %d %d, want 1 0 0", fired[0].Load(), fired[1].Load(), fired[2].Load())
+	}
+	m.close()
+	m.add(chans[2], func() { fired[2].Add(1) }) // after close: ignored
+	close(chans[2])
+	time.Sleep(10 * time.Millisecond)
+	if fired[2].Load() != 0 {
+		t.Error("callback after close")
+	}
+}

@@ -1,0 +1,43 @@
+// Package testutil holds helpers shared by hooksupd's tests: capability
+// gates that skip on a developer machine but fail under CI, and leak checks.
+package testutil
+
+import (
+	"os"
+	"runtime"
+	"testing"
+)
+
+// InCI reports whether the tests run under CI (CI=true). There, a missing
+// capability is a failure, never a skip.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// SkipOrFail skips the test on a developer machine and fails it under CI,
+// where every capability the suite needs must be present.
+func SkipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required capability missing under CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// RequireRoot calls SkipOrFail unless the test runs as root on Linux.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		SkipOrFail(t, "needs Linux, running on %s", runtime.GOOS)
+		return
+	}
+	if os.Geteuid() != 0 {
+		SkipOrFail(t, "needs root")
+	}
+}
+
+// RequireLinux calls SkipOrFail unless the test runs on Linux.
+func RequireLinux(t testing.TB) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		SkipOrFail(t, "needs Linux, running on %s", runtime.GOOS)
+	}
+}
