@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/supervisor"
+)
+
+func init() {
+	register(&command{
+		Name:     "check",
+		Synopsis: "check [-c FILE] [--strict]",
+		Summary:  "validate the configuration and print the preflight report",
+		Help: `Validates the configuration (every error of the file is printed, exit 2)
+and prints a preflight report: the enforcement status, the supervisor
+backend with the kernel mechanisms it chose and the cgroup mode, then per
+event the enabled hooks in chain order with their mode, timeout, fail_mode,
+namespace and limits.
+
+The configuration is checked against this host's backend as serve and
+fire would: limits the backend cannot enforce on a hook without
+allow_uncapped are errors (exit 2). A command that is missing or not
+executable is printed as a WARN line (it fails at fire time, and its
+fail_mode decides); --strict turns warnings into exit status 1. A backend
+that cannot start at all is exit status 1.`,
+		Run: runCheck,
+	})
+}
+
+func runCheck(args []string) int {
+	c := commands["check"]
+	fs := newFlagSet(c)
+	cfgFlag := fs.String("config", "", "configuration `FILE` (default $HOOKSUPD_CONFIG, else "+defaultConfigPath+")")
+	fs.alias("c", "config")
+	strict := fs.Bool("strict", false, "exit 1 when the report has warnings")
+	logLevel := fs.String("log-level", "warn", "`LEVEL` of diagnostics on stderr: debug, info, warn or error")
+	pos, ok, code := fs.parse(args, exitUsage, true)
+	if !ok {
+		return code
+	}
+	if len(pos) != 0 {
+		errorf("check: unexpected argument %q\nTry '%s check --help'.", pos[0], progName)
+		return exitUsage
+	}
+	logger, err := newLogger(*logLevel)
+	if err != nil {
+		errorf("check: %v", err)
+		return exitUsage
+	}
+	cfg, ok := loadConfig("check", configPath(*cfgFlag))
+	if !ok {
+		return exitUsage
+	}
+
+	w := os.Stdout
+	enabled := 0
+	for _, h := range cfg.Hooks {
+		if h.Enabled {
+			enabled++
+		}
+	}
+	fmt.Fprintf(w, "config %s: OK, %d hooks (%d enabled)\n", cfg.Path, len(cfg.Hooks), enabled)
+
+	// The backend the daemon would use, probed the same way: this is what
+	// tells an operator which kernel mechanisms fires will get here.
+	backend, err := supervisor.New(supervisor.Options{
+		Kind:         cfg.Supervisor.Backend,
+		CgroupParent: cfg.Supervisor.CgroupParent,
+		Logger:       logger,
+	})
+	if err != nil {
+		fmt.Fprintf(w, "\nbackend %s: UNAVAILABLE: %v\n", orDefault(cfg.Supervisor.Backend, "auto"), err)
+		errorf("check: the supervisor backend cannot start: %v", err)
+		return exitInternal
+	}
+	defer backend.Close()
+	// Build the dispatcher as serve and fire would, for the checks that
+	// need the backend (limits it cannot enforce without allow_uncapped).
+	// It starts no child: daemons start on their first fire.
+	d, err := executor.New(cfg, executor.Options{Backend: backend, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		printConfigError("check", err)
+		return exitUsage
+	}
+	if err := d.Close(context.Background()); err != nil {
+		errorf("check: %v", err)
+	}
+	writeMechanisms(w, backend.Mechanisms())
+
+	fmt.Fprintf(w, "\npolicy\n")
+	writePolicy(w, cfg.Policy)
+
+	fmt.Fprintf(w, "\nenforcement (mode %s)\n", orDefault(cfg.Enforce.Mode, "off"))
+	lines := executor.Preflight(cfg)
+	for _, line := range lines {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	if len(lines) == 0 {
+		// Preflight is silent when the gate checks nothing; say so, so
+		// an operator does not read silence as "all required events OK".
+		fmt.Fprintf(w, "  no required events: the presence gate is off\n")
+	}
+
+	warnings := writeChains(w, cfg, backend)
+	if warnings > 0 {
+		fmt.Fprintf(w, "\n%d warning(s)\n", warnings)
+		if *strict {
+			return exitInternal
+		}
+	}
+	return exitOK
+}
+
+// writeMechanisms prints what the backend chose after probing the kernel.
+func writeMechanisms(w io.Writer, m supervisor.Mechanisms) {
+	fmt.Fprintf(w, "\nbackend %s (cgroup mode %s)\n", m.Backend, m.CgroupMode)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, kv := range [][2]string{
+		{"spawn", m.Spawn}, {"attach", m.Attach}, {"kill", m.Kill},
+		{"exit", m.Exit}, {"pipes", m.Pipes},
+	} {
+		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], orDefault(kv[1], "-"))
+	}
+	tw.Flush()
+	for _, n := range m.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+func writePolicy(w io.Writer, p executor.Policy) {
+	strict := "on"
+	if !p.StrictModes {
+		strict = "OFF (commands and their directories are not checked for unsafe owners or modes)"
+	}
+	fmt.Fprintf(w, "  strict_modes    %s\n", strict)
+	fmt.Fprintf(w, "  allow_commands  %s\n", listOr(p.AllowCommands, "any absolute path"))
+	fmt.Fprintf(w, "  deny_commands   %s\n", listOr(p.DenyCommands, "none"))
+}
+
+// writeChains prints, per event with enabled hooks, the chain in order,
+// then the disabled hooks. It returns the number of warnings.
+func writeChains(w io.Writer, cfg *executor.Config, backend supervisor.Backend) int {
+	var names []string
+	for name := range cfg.Events {
+		if len(cfg.HooksFor(name)) > 0 {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	warnings := 0
+	warn := func(format string, args ...any) {
+		warnings++
+		fmt.Fprintf(w, "       WARN "+format+"\n", args...)
+	}
+	for _, name := range names {
+		ev := cfg.Events[name]
+		var tags []string
+		tags = append(tags, orDefault(ev.Class, "custom"), string(ev.Kind))
+		if ev.Pre {
+			tags = append(tags, "pre")
+		}
+		tags = append(tags, "deadline "+formatDuration(ev.Deadline))
+		fmt.Fprintf(w, "\nevent %s (%s)\n", name, strings.Join(tags, ", "))
+		for i, h := range cfg.HooksFor(name) {
+			fmt.Fprintf(w, "  %d. %s\n", i+1, h.Name)
+			fmt.Fprintf(w, "       priority %d, mode %s, timeout %s, fail_mode %s, namespace %q\n",
+				h.Priority, h.Mode, formatDuration(h.Timeout), h.FailMode, h.Namespace)
+			fmt.Fprintf(w, "       command %s\n", strings.Join(append([]string{h.Command}, h.Args...), " "))
+			if h.User != "" {
+				fmt.Fprintf(w, "       user %s\n", strings.Trim(h.User+":"+h.Group, ":"))
+			}
+			fmt.Fprintf(w, "       limits %s\n", formatLimits(h.Limits))
+			if !h.Limits.IsZero() {
+				if err := backend.CanEnforce(h.Limits); err != nil {
+					// executor.New refused the config unless the hook
+					// allows running uncapped.
+					fmt.Fprintf(w, "       limits NOT enforced, runs uncapped (allow_uncapped): %v\n", err)
+				} else {
+					fmt.Fprintf(w, "       limits enforced\n")
+				}
+			}
+			if err := checkExecutable(h.Command); err != nil {
+				warn("%v", err)
+			}
+		}
+	}
+	var disabled []string
+	for _, h := range cfg.Hooks {
+		if !h.Enabled {
+			disabled = append(disabled, h.Name+" ("+h.Event+")")
+		}
+	}
+	if len(disabled) > 0 {
+		fmt.Fprintf(w, "\ndisabled: %s\n", strings.Join(disabled, ", "))
+	}
+	if len(names) == 0 {
+		fmt.Fprintf(w, "\nno enabled hooks\n")
+	}
+	return warnings
+}
+
+// checkExecutable reports a command that cannot be executed as configured.
+func checkExecutable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("command %s: %v", path, err)
+	case fi.IsDir():
+		return fmt.Errorf("command %s is a directory", path)
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("command %s is not executable", path)
+	}
+	return nil
+}
+
+// formatLimits prints limits the way hooks.toml spells them.
+func formatLimits(l supervisor.Limits) string {
+	if l.IsZero() {
+		return "none"
+	}
+	var parts []string
+	if l.MemoryMax > 0 {
+		parts = append(parts, "memory_max="+formatSize(l.MemoryMax))
+	}
+	if l.CPUQuota > 0 {
+		period := l.CPUPeriod
+		if period == 0 {
+			period = 100 * time.Millisecond
+		}
+		pct := float64(l.CPUQuota) / float64(period) * 100
+		parts = append(parts, fmt.Sprintf("cpu_max=%s%%", trimFloat(pct)))
+	}
+	if l.PidsMax > 0 {
+		parts = append(parts, fmt.Sprintf("pids_max=%d", l.PidsMax))
+	}
+	if l.NoFile > 0 {
+		parts = append(parts, fmt.Sprintf("nofile=%d", l.NoFile))
+	}
+	return strings.Join(parts, " ")
+}
+
+// formatSize prints bytes with the largest binary unit that divides them.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.suffix)
+		}
+	}
+	return fmt.Sprintf("%d", n)
+}
+
+func trimFloat(f float64) string {
+	s := fmt.Sprintf("%.2f", f)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func listOr(l []string, empty string) string {
+	if len(l) == 0 {
+		return empty
+	}
+	return strings.Join(l, ", ")
+}

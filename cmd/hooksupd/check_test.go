@@ -1,0 +1,128 @@
+//go:build unix
+
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestCheckReport(t *testing.T) {
+	dir := t.TempDir()
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	cfg := writeConfig(t, dir,
+		hookBlock("observe", "pre_store", allow, 1)+
+			hookBlock("guard", "pre_store", allow, 1000, `fail_mode = "closed"`)+
+			hookBlock("enrich", "pre_store", allow, 500, "allow_uncapped = true", "[hook.limits]\nmemory_max = \"64M\"\ncpu_max = \"20%\"\npids_max = 16")+
+			hookBlock("scoped", "pre_delete", allow, 0)+
+			strings.Replace(hookBlock("off", "pre_link", allow, 0), "enabled = true", "enabled = false", 1))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr %s", r.code, r.stderr)
+	}
+	out := r.stdout
+	// Chain order: priority descending.
+	i1, i2, i3 := strings.Index(out, "1. guard"), strings.Index(out, "2. enrich"), strings.Index(out, "3. observe")
+	if i1 < 0 || i2 < i1 || i3 < i2 {
+		t.Errorf("pre_store chain not listed in priority order:\n%s", out)
+	}
+	for _, want := range []string{
+		"config " + cfg + ": OK, 5 hooks (4 enabled)",
+		"event pre_store (write, decision, pre, deadline 5s)",
+		"event pre_delete",
+		"fail_mode closed",
+		`namespace "*"`,
+		"memory_max=64M cpu_max=20% pids_max=16",
+		"disabled: off (pre_link)",
+		"strict_modes    OFF",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	// The backend and its mechanisms.
+	for _, re := range []string{`(?m)^backend (linux|portable) \(cgroup mode (v1|v2|hybrid|none)\)$`,
+		`(?m)^  spawn +\S`, `(?m)^  attach +\S`, `(?m)^  kill +\S`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("report does not match %s:\n%s", re, out)
+		}
+	}
+	if !strings.Contains(out, "limits enforced") && !strings.Contains(out, "limits NOT enforced") {
+		t.Errorf("no enforcement line for the capped hook:\n%s", out)
+	}
+}
+
+// TestCheckPortableBackend: with the portable backend a capped hook with
+// allow_uncapped is reported as running uncapped; without allow_uncapped
+// the config is refused (exit 2), as fire and serve refuse it. A missing
+// command is a warning that --strict turns into exit 1.
+func TestCheckPortableBackend(t *testing.T) {
+	dir := t.TempDir()
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	base := "[supervisor]\nbackend = \"portable\"\n\n"
+	limits := "[hook.limits]\nmemory_max = \"64M\""
+	cfg := writeConfig(t, dir, base+hookBlock("capped", "pre_store", allow, 0, "allow_uncapped = true", limits))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "backend portable") ||
+		!strings.Contains(r.stdout, "limits NOT enforced, runs uncapped (allow_uncapped)") {
+		t.Errorf("exit %d:\n%s", r.code, r.stdout)
+	}
+
+	refusedDir := mkdir(t, filepath.Join(dir, "refused"))
+	cfg = writeConfig(t, refusedDir, base+hookBlock("capped", "pre_store", allow, 0, limits))
+	r = hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 2 || !regexp.MustCompile(`hooks\.toml:\d+:\d+: hook "capped": limits\.memory_max: the portable backend cannot enforce`).MatchString(r.stderr) {
+		t.Errorf("unenforceable limits: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	warnDir := mkdir(t, filepath.Join(dir, "warn"))
+	cfg = writeConfig(t, warnDir, base+hookBlock("missing", "pre_store", filepath.Join(dir, "no-such-hook"), 0))
+	r = hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 || strings.Count(r.stdout, "WARN") != 1 || !strings.Contains(r.stdout, "no-such-hook") {
+		t.Errorf("warnings: exit %d:\n%s", r.code, r.stdout)
+	}
+	if r := hooksupd(t, "", "check", "--strict", "-c", cfg); r.code != 1 {
+		t.Errorf("--strict with warnings: exit %d, want 1", r.code)
+	}
+}
+
+func TestCheckEnforcementLines(t *testing.T) {
+	dir := t.TempDir()
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	cfg := writeConfig(t, dir, "[enforce]\nmode = \"enforce\"\nrequired_events = [\"pre_store\", \"pre_delete\"]\n\n"+
+		hookBlock("h", "pre_store", allow, 0))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "enforcement (mode enforce)") ||
+		!strings.Contains(r.stdout, "pre_store: required, enabled hook present (OK)") ||
+		!strings.Contains(r.stdout, "pre_delete: REQUIRED but NO enabled hook") {
+		t.Errorf("enforcement lines missing:\n%s", r.stdout)
+	}
+}
+
+// TestCheckBadConfig: every error, each with file:line:col, exit 2.
+func TestCheckBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, hookBlock("a", "pre_stor", "/bin/true", 0)+
+		strings.Replace(hookBlock("b", "pre_store", "relative/path", 0), "timeout_ms = 10000", "timeout_ms = 45000", 1))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2", r.code)
+	}
+	lines := regexp.MustCompile(`(?m)^hooksupd: check: hooks\.toml:\d+:\d+: hook "[ab]": .*$`).FindAllString(r.stderr, -1)
+	if len(lines) != 3 {
+		t.Errorf("want 3 positioned errors (event, command, timeout_ms), got %d:\n%s", len(lines), r.stderr)
+	}
+	for _, want := range []string{"pre_stor", "relative/path", "45000"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r.stdout != "" {
+		t.Errorf("a bad config printed a report: %s", r.stdout)
+	}
+}

@@ -1,0 +1,52 @@
+//go:build unix
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExamplesDemo runs examples/demo.sh end to end: it builds hooksupd
+// and the Go example hook, renders examples/hooks.toml, runs check and
+// fires every example. The script itself checks each fire's exit status.
+func TestExamplesDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command to build the demo with")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	script, err := filepath.Abs("../../examples/demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", script)
+	cmd.Env = append(os.Environ(), "HOOKSUPD_DEMO_BIN="+t.TempDir())
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("demo.sh in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("demo.sh: %v", err)
+	}
+	s := string(out)
+	for _, want := range []string{
+		"config ", ": OK, 6 hooks (6 enabled)",
+		"1. deny-secrets", "2. tagger", "3. audit-log",
+		`"reviewed"`, "-> exit 3 (deny)", `"name": "recall-counter"`, "== done",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if !strings.Contains(s, "-> exit 4 (ask_user)") && !strings.Contains(s, "ask_user: skipped") {
+		t.Errorf("demo output has neither the ask_user fire nor the note why it was skipped")
+	}
+}
