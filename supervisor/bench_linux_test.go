@@ -1,0 +1,118 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// benchEnvelope is a 200-byte exec-mode request, as in the project's
+// baselines.
+var benchEnvelope = []byte(`{"event":"pre_store","payload":{"namespace":"bench","key":"k-0001","value":"` +
+	strings.Repeat("v", 200-78) + `"}}` + "\n")
+
+// benchHook is the child of the fire benchmarks: it reads the envelope
+// to EOF and echoes it, like a trivial exec-mode hook.
+const benchHook = "/bin/cat"
+
+// benchBackends are the variants compared: the Linux backend with
+// pre-placed launchers, the same without launchers (direct spawn; capped
+// specs are placed after the start, hence AllowUncapped), and the portable
+// backend (uncapped whatever the spec says).
+func benchBackends(b *testing.B) []struct {
+	name string
+	be   Backend
+} {
+	portable, _ := NewPortable(Options{})
+	b.Cleanup(func() { portable.Close() })
+	return []struct {
+		name string
+		be   Backend
+	}{
+		{"launcher", lxNew(b, linuxConfig{})},
+		{"direct", lxNew(b, linuxConfig{direct: true})},
+		{"portable", portable},
+	}
+}
+
+// benchFire runs one exec-mode fire per iteration: Start, write the
+// envelope, close stdin, read stdout to EOF, Wait, Release. It reports the
+// p50 and p99 fire latency besides the mean.
+func benchFire(b *testing.B, be Backend, spec *Spec) {
+	ctx := context.Background()
+	// Warm up: the first fires of a key create its groups and launchers.
+	for range 20 {
+		if err := benchOnce(ctx, be, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := benchOnce(ctx, be, spec); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[int(p*float64(len(lat)-1))].Microseconds())
+	}
+	b.ReportMetric(pct(0.50), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+}
+
+func benchOnce(ctx context.Context, be Backend, spec *Spec) error {
+	p, err := be.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	in, out, errf := p.Stdin(), p.Stdout(), p.Stderr()
+	defer out.Close()
+	defer errf.Close()
+	if _, err := in.Write(benchEnvelope); err != nil {
+		return err
+	}
+	in.Close()
+	if _, err := io.Copy(io.Discard, out); err != nil {
+		return err
+	}
+	if _, err := p.Wait(ctx); err != nil {
+		return err
+	}
+	return p.Release()
+}
+
+// BenchmarkStartWaitUncapped: back-to-back fires of an uncapped hook. The
+// Linux backend still gives it a group (tracking and tree kill).
+func BenchmarkStartWaitUncapped(b *testing.B) {
+	for _, v := range benchBackends(b) {
+		b.Run(v.name, func(b *testing.B) {
+			benchFire(b, v.be, &Spec{Name: "bench-uncapped", Path: benchHook})
+		})
+	}
+}
+
+// BenchmarkStartWaitCapped: back-to-back fires under memory, pids and CPU
+// limits (the portable backend runs it uncapped, as the baseline).
+func BenchmarkStartWaitCapped(b *testing.B) {
+	for _, v := range benchBackends(b) {
+		b.Run(v.name, func(b *testing.B) {
+			spec := &Spec{Name: "bench-capped", Path: benchHook, AllowUncapped: v.name != "launcher",
+				Limits: Limits{MemoryMax: 256 << 20, PidsMax: 64, CPUQuota: 50 * time.Millisecond}}
+			if lb, ok := v.be.(*linuxBackend); ok && lb.cg == nil {
+				b.Skip("cgroups unusable")
+			}
+			benchFire(b, v.be, spec)
+		})
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !(linux && amd64)
+
+package launcher
+
+// blob is nil: there is no launcher for this platform yet, and the
+// supervisor spawns hooks directly.
+var blob []byte

@@ -1,0 +1,151 @@
+// Package launcher holds hooksupd's pre-placed launcher: a tiny static
+// program (csrc/launcher.c, freestanding, no libc, no language runtime) that the
+// Linux supervisor starts ahead of time inside a hook's groups, parks on a
+// control pipe, and later tells what to execve. The hook then starts with
+// the launcher's pid, groups and pipes, so it runs no instruction outside
+// its limits and the cgroup migration stays off the fire's hot path.
+//
+// The blob is built by build.sh and committed (launcher_amd64.bin), so
+// building hooksupd needs no C compiler. Architectures without a blob get
+// nil from Blob and the supervisor spawns directly.
+//
+// This file defines the wire protocol shared with csrc/launcher.c.
+package launcher
+
+//go:generate sh build.sh
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// File descriptors of a launcher besides the hook's stdio 0, 1 and 2.
+const (
+	FDControl = 3 // read end of the control pipe: one Request, EOF = exit 0
+	FDStatus  = 4 // write end of the status pipe: Ready, then EOF or an error
+	// FDPlace is the first of the cgroup.procs files (O_WRONLY) the
+	// launcher writes "0" into, placing itself, before it reports Ready;
+	// their number is argv[1].
+	FDPlace = 5
+)
+
+// MaxPlace bounds the number of placement fds.
+const MaxPlace = 16
+
+// Ready is the byte a launcher writes on FDStatus once it is parked.
+const Ready = 'R'
+
+// StatusSize is the size of an error report on FDStatus.
+const StatusSize = 8
+
+// ExitCode is the exit code of a launcher whose request failed.
+const ExitCode = 127
+
+const (
+	magic      = 0x314c4b48 // "HKL1"
+	headerSize = 32
+	maxRequest = 64 << 20
+	flagNoFile = 1
+)
+
+// Blob returns the launcher executable for this platform, or nil when
+// there is none.
+func Blob() []byte { return blob }
+
+// Request is what a parked launcher is told to do: apply the rlimits,
+// change directory, close every fd above 2 and execve.
+type Request struct {
+	Path   string   // absolute path of the program
+	Argv   []string // argv, including argv[0]
+	Env    []string // the complete environment
+	Dir    string   // working directory; "" keeps the launcher's ("/")
+	NoFile uint64   // RLIMIT_NOFILE soft and hard; 0 leaves it alone
+}
+
+// Encode appends the wire form of r to dst. Strings must not contain NUL
+// bytes.
+func (r *Request) Encode(dst []byte) ([]byte, error) {
+	if len(r.Argv) == 0 {
+		return dst, errors.New("launcher: empty argv")
+	}
+	size := headerSize + len(r.Path) + 1 + len(r.Dir) + 1
+	for _, s := range r.Argv {
+		size += len(s) + 1
+	}
+	for _, s := range r.Env {
+		size += len(s) + 1
+	}
+	if size > maxRequest {
+		return dst, fmt.Errorf("launcher: request of %d bytes is too large", size)
+	}
+	var flags uint32
+	if r.NoFile > 0 {
+		flags |= flagNoFile
+	}
+	le := binary.LittleEndian
+	dst = le.AppendUint32(dst, magic)
+	dst = le.AppendUint32(dst, uint32(size))
+	dst = le.AppendUint32(dst, uint32(len(r.Argv)))
+	dst = le.AppendUint32(dst, uint32(len(r.Env)))
+	dst = le.AppendUint32(dst, flags)
+	dst = le.AppendUint32(dst, 0)
+	dst = le.AppendUint64(dst, r.NoFile)
+	var err error
+	put := func(s string) {
+		if strings.IndexByte(s, 0) >= 0 && err == nil {
+			err = fmt.Errorf("launcher: NUL byte in %q", s)
+		}
+		dst = append(dst, s...)
+		dst = append(dst, 0)
+	}
+	put(r.Path)
+	put(r.Dir)
+	for _, s := range r.Argv {
+		put(s)
+	}
+	for _, s := range r.Env {
+		put(s)
+	}
+	return dst, err
+}
+
+// Argv returns the launcher's argv for nplace placement fds.
+func Argv(nplace int) []string {
+	return []string{"hooksupd-launcher", strconv.Itoa(nplace)}
+}
+
+// ExecError is a launcher's report that it could not run a request or
+// place itself.
+type ExecError struct {
+	Stage string // "request", "setrlimit", "chdir", "execve", "close fds" or "place"
+	Errno syscall.Errno
+}
+
+func (e *ExecError) Error() string { return e.Stage + ": " + e.Errno.Error() }
+
+// Unwrap returns the errno, so errors.Is(err, fs.ErrNotExist) works.
+func (e *ExecError) Unwrap() error { return e.Errno }
+
+var stages = [...]string{1: "request", 2: "setrlimit", 3: "chdir", 4: "execve", 5: "close fds", 6: "place"}
+
+// DecodeStatus turns the bytes a launcher wrote on FDStatus instead of
+// Ready, or after a request, into an error: nil for none (EOF after a
+// request: execve succeeded).
+func DecodeStatus(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) != StatusSize {
+		return fmt.Errorf("launcher: malformed status (%d bytes)", len(b))
+	}
+	stage := binary.LittleEndian.Uint32(b)
+	e := &ExecError{Stage: "unknown", Errno: syscall.Errno(binary.LittleEndian.Uint32(b[4:]))}
+	if int(stage) < len(stages) && stages[stage] != "" {
+		e.Stage = stages[stage]
+	}
+	return e
+}
