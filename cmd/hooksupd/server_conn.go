@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hooksupd/hooksupd/executor"
+)
+
+// conn is one client connection. Its reader parses requests and starts
+// fires; each fire runs on its own goroutine and queues its reply; the
+// writer sends queued replies. Backpressure: at most maxPerConn fires of
+// the connection are in flight or waiting to queue their reply, and the
+// reader stops reading while that is reached, so a client that sends
+// faster than its hooks answer is slowed down by its own socket buffer.
+type conn struct {
+	s    *server
+	nc   net.Conn
+	peer peerCred
+	log  *slog.Logger
+	q    *replyQueue
+	sem  chan struct{}
+	// pending counts this connection's fires that have not queued their
+	// reply yet.
+	pending  sync.WaitGroup
+	stop     chan struct{} // closed when the server stops reading
+	stopOnce sync.Once
+}
+
+// run serves the connection until the client is done (EOF), the server
+// stops reading, or a write fails; then it waits for the connection's
+// fires, flushes their replies and closes.
+func (c *conn) run() {
+	defer c.s.dropConn(c)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	c.s.readers.Done()
+	// A client that half-closed (shutdown(SHUT_WR)) still gets every
+	// reply; one that went away makes the writes fail, which is fine: the
+	// fires themselves run to completion either way.
+	c.pending.Wait()
+	c.q.close()
+	<-writerDone
+	_ = c.nc.Close()
+	c.log.Debug("server: connection closed")
+}
+
+// stopReading makes the reader return at its next read.
+func (c *conn) stopReading() {
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		_ = c.nc.SetReadDeadline(time.Now())
+	})
+}
+
+func (c *conn) stopped() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// abort drops the queued replies and closes the socket.
+func (c *conn) abort() {
+	c.q.abort()
+	_ = c.nc.Close()
+}
+
+func (c *conn) readLoop() {
+	lr := newLineReader(c.nc, c.s.maxLine)
+	for !c.stopped() {
+		line, err := lr.next()
+		if errors.Is(err, errLineTooLong) {
+			c.s.stats.request("invalid")
+			c.replyError(salvageID(line), &protoError{Code: codeTooLarge,
+				Message: fmt.Sprintf("request line exceeds max_line_bytes (%d bytes)", c.s.maxLine)})
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !c.stopped() && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("server: reading from client", "err", err)
+			}
+			return
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if !c.handle(line) {
+			return
+		}
+	}
+}
+
+// handle answers or starts one request. It returns false when the reader
+// must stop.
+func (c *conn) handle(line []byte) bool {
+	s := c.s
+	req, id, perr := parseRequest(line)
+	if perr != nil {
+		s.stats.request("invalid")
+		c.replyError(id, perr)
+		return true
+	}
+	s.stats.request(req.Op)
+	if !s.access.Load().allows(c.peer) {
+		c.replyError(id, &protoError{Code: codeForbidden,
+			Message: fmt.Sprintf("uid %d gid %d is not in allow_uids / allow_gids", c.peer.UID, c.peer.GID)})
+		return true
+	}
+	switch req.Op {
+	case opPing:
+		c.reply(encodeReply(id, okReply{OK: true}))
+	case opStatus:
+		if !s.isAdmin(c.peer) {
+			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
+			return true
+		}
+		c.reply(encodeReply(id, statusReply{Status: s.statusReport()}))
+	case opReload:
+		if !s.isAdmin(c.peer) {
+			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
+			return true
+		}
+		cfg, perr := s.reload("socket")
+		if perr != nil {
+			c.replyError(id, perr)
+			return true
+		}
+		c.reply(encodeReply(id, reloadReply{OK: true, Hooks: len(cfg.Hooks), Config: cfg.Path}))
+	case opFire:
+		return c.startFire(req)
+	}
+	return true
+}
+
+func forbiddenAdmin(op string, p peerCred) *protoError {
+	return &protoError{Code: codeForbidden,
+		Message: fmt.Sprintf("%s is only for root and the service's own user (peer uid %d)", op, p.UID)}
+}
+
+// startFire takes a slot and starts the fire on its own goroutine.
+func (c *conn) startFire(req *request) bool {
+	s := c.s
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.stop:
+		c.replyError(req.ID, &protoError{Code: codeInternal, Message: "server shutting down; fire not started"})
+		return false
+	}
+	if s.inflight.Add(1) > s.maxInflight {
+		s.inflight.Add(-1)
+		<-c.sem
+		c.replyError(req.ID, &protoError{Code: codeOverloaded,
+			Message: fmt.Sprintf("%d fires in flight (max_inflight); retry later", s.maxInflight)})
+		return true
+	}
+	c.pending.Add(1)
+	s.fires.Add(1)
+	go c.runFire(req)
+	return true
+}
+
+// runFire fires, queues the reply, and only then gives the connection's
+// slot back: a client that does not read its replies runs out of slots
+// and its reader stops.
+func (c *conn) runFire(req *request) {
+	s := c.s
+	defer func() {
+		<-c.sem
+		c.pending.Done()
+		s.fires.Done()
+	}()
+	start := time.Now()
+	res, err := s.d.Fire(s.fireCtx, req.Event, req.namespaces, req.Payload)
+	s.inflight.Add(-1)
+	elapsed := time.Since(start)
+	switch {
+	case errors.Is(context.Cause(s.fireCtx), errShutdown):
+		// A cancelled chain's result reflects the cancellation (fail_mode
+		// open would read as allow): never send it as an answer.
+		c.replyError(req.ID, &protoError{Code: codeInternal,
+			Message: "fire cancelled: the server shut down before it finished"})
+	case err != nil:
+		c.replyError(req.ID, fireError(err))
+	default:
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.Debug("fire", "event", req.Event, "decision", res.Decision,
+				"duration", elapsed, "hooks", len(res.Hooks))
+		}
+		c.reply(encodeFire(req.ID, res, req.Trace))
+	}
+}
+
+// fireError maps Dispatcher.Fire's errors, which never carry hook output.
+func fireError(err error) *protoError {
+	switch {
+	case errors.Is(err, executor.ErrUnknownEvent):
+		return &protoError{Code: codeUnknownEvent, Message: err.Error()}
+	case errors.Is(err, executor.ErrBadPayload):
+		return &protoError{Code: codeBadRequest, Message: err.Error()}
+	case errors.Is(err, executor.ErrClosed):
+		return &protoError{Code: codeInternal, Message: "server shutting down"}
+	default:
+		return &protoError{Code: codeInternal, Message: err.Error()}
+	}
+}
+
+func (c *conn) reply(b []byte) { c.q.push(b) }
+
+func (c *conn) replyError(id json.RawMessage, e *protoError) {
+	c.s.stats.error(e.Code)
+	c.q.push(encodeError(id, e))
+}
+
+// writeLoop sends queued replies until the queue is closed and drained, or
+// a write fails. A write that makes no progress for writeTimeout means the
+// client has stopped reading: its connection is closed (and logged) so it
+// cannot hold memory or fires' slots.
+func (c *conn) writeLoop() {
+	for {
+		batch, ok := c.q.take()
+		if !ok {
+			return
+		}
+		if err := c.write(batch); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.s.stats.slowClosed.Add(1)
+				c.log.Warn("server: closing a connection whose client has not read its replies",
+					"unread_for", c.s.writeTimeout)
+			} else {
+				c.log.Debug("server: writing to client", "err", err)
+			}
+			c.abort()
+			return
+		}
+	}
+}
+
+// write writes every buffer, allowing writeTimeout without progress.
+func (c *conn) write(bufs net.Buffers) error {
+	for len(bufs) > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
+		n, err := bufs.WriteTo(c.nc)
+		if err == nil {
+			return nil
+		}
+		if n > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // slow, but reading
+		}
+		return err
+	}
+	return nil
+}
+
+// replyQueue is a connection's queue of encoded replies, bounded in bytes.
+// push blocks while it is full; abort (a dead or stalled client) releases
+// every pusher.
+type replyQueue struct {
+	mu      sync.Mutex
+	items   [][]byte
+	size    int
+	max     int
+	closed  bool
+	aborted bool
+	ready   chan struct{} // capacity 1: something changed for the taker
+	space   chan struct{} // closed and replaced when the taker empties the queue
+	abortCh chan struct{}
+}
+
+func newReplyQueue(max int) *replyQueue {
+	return &replyQueue{max: max, ready: make(chan struct{}, 1),
+		space: make(chan struct{}), abortCh: make(chan struct{})}
+}
+
+func (q *replyQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// push queues b; it reports false when the connection is gone. One reply
+// larger than the bound is accepted into an empty queue.
+func (q *replyQueue) push(b []byte) bool {
+	for {
+		q.mu.Lock()
+		if q.aborted || q.closed {
+			q.mu.Unlock()
+			return false
+		}
+		if q.size == 0 || q.size+len(b) <= q.max {
+			q.items = append(q.items, b)
+			q.size += len(b)
+			q.mu.Unlock()
+			q.signal()
+			return true
+		}
+		space := q.space
+		q.mu.Unlock()
+		select {
+		case <-space:
+		case <-q.abortCh:
+			return false
+		}
+	}
+}
+
+// take returns everything queued, waiting for something; false once the
+// queue is closed and empty, or aborted.
+func (q *replyQueue) take() (net.Buffers, bool) {
+	for {
+		q.mu.Lock()
+		if q.aborted {
+			q.mu.Unlock()
+			return nil, false
+		}
+		if len(q.items) > 0 {
+			items := q.items
+			q.items, q.size = nil, 0
+			close(q.space)
+			q.space = make(chan struct{})
+			q.mu.Unlock()
+			return items, true
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return nil, false
+		}
+		q.mu.Unlock()
+		<-q.ready
+	}
+}
+
+// close lets the taker finish the queue and stop.
+func (q *replyQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.signal()
+}
+
+// abort drops everything and releases pushers and the taker.
+func (q *replyQueue) abort() {
+	q.mu.Lock()
+	if !q.aborted {
+		q.aborted = true
+		q.items, q.size = nil, 0
+		close(q.abortCh)
+	}
+	q.mu.Unlock()
+	q.signal()
+}

@@ -1,0 +1,31 @@
+//go:build !linux
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+
+	"github.com/hooksupd/hooksupd/supervisor"
+)
+
+// errServeUnsupported explains why `hooksupd serve` runs on Linux only.
+var errServeUnsupported = fmt.Errorf("hooksupd serve runs on Linux only (peer credentials over SO_PEERCRED, cgroup delegation, systemd); on %s use `hooksupd fire` or the Go library: %w",
+	runtime.GOOS, supervisor.ErrNotSupported)
+
+// getPeerCred cannot tell who the peer is here; every check that needs it
+// fails closed.
+func getPeerCred(net.Conn) (peerCred, error) { return peerCred{}, errServeUnsupported }
+
+// socketFile is the socket hooksupd created; there is none here.
+type socketFile struct{}
+
+func listenSocket(path, group string) (net.Listener, *socketFile, error) {
+	return nil, nil, errServeUnsupported
+}
+
+func (f *socketFile) remove() error { return nil }
+
+// serveSupported reports why `hooksupd serve` cannot run here.
+func serveSupported() error { return errServeUnsupported }

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"math"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/hooksupd/hooksupd/supervisor"
+)
+
+// statusReport is the "status" of a status reply: Dispatcher.Status in a
+// stable JSON shape (durations in milliseconds, sizes in bytes), plus the
+// server's own figures.
+type statusReport struct {
+	Version           string       `json:"version"`
+	PID               int          `json:"pid"`
+	UptimeSeconds     float64      `json:"uptime_s"`
+	Config            string       `json:"config"`
+	Mechanisms        mechanisms   `json:"mechanisms"`
+	TimeoutViolations uint64       `json:"timeout_violations"`
+	Server            serverReport `json:"server"`
+	Hooks             []hookReport `json:"hooks"`
+}
+
+// mechanisms mirrors supervisor.Mechanisms.
+type mechanisms struct {
+	Backend    string   `json:"backend"`
+	CgroupMode string   `json:"cgroup_mode"`
+	Spawn      string   `json:"spawn"`
+	Attach     string   `json:"attach"`
+	Kill       string   `json:"kill"`
+	Exit       string   `json:"exit"`
+	Pipes      string   `json:"pipes"`
+	Notes      []string `json:"notes,omitempty"`
+}
+
+type serverReport struct {
+	Socket           string            `json:"socket"`
+	ConnectionsOpen  int64             `json:"connections_open"`
+	ConnectionsTotal uint64            `json:"connections_total"`
+	FiresInflight    int64             `json:"fires_inflight"`
+	MaxInflight      int64             `json:"max_inflight"`
+	Requests         map[string]uint64 `json:"requests"`
+	Errors           map[string]uint64 `json:"errors"`
+	SlowClientsShut  uint64            `json:"slow_clients_closed"`
+	ReloadsOK        uint64            `json:"reloads_ok"`
+	ReloadsFailed    uint64            `json:"reloads_failed"`
+}
+
+type hookReport struct {
+	Name      string            `json:"name"`
+	Event     string            `json:"event"`
+	Mode      string            `json:"mode"`
+	Priority  int32             `json:"priority"`
+	Enabled   bool              `json:"enabled"`
+	Namespace string            `json:"namespace"`
+	FailMode  string            `json:"fail_mode"`
+	Fires     uint64            `json:"fires"`
+	Outcomes  map[string]uint64 `json:"outcomes"`
+	Errors    uint64            `json:"errors"`
+	Timeouts  uint64            `json:"timeouts"`
+	Drops     uint64            `json:"drops"`
+	P50Ms     float64           `json:"p50_ms"`
+	P90Ms     float64           `json:"p90_ms"`
+	P99Ms     float64           `json:"p99_ms"`
+	MaxMs     float64           `json:"max_ms"`
+	State     hookStateReport   `json:"state"`
+}
+
+type hookStateReport struct {
+	Running     bool    `json:"running"`
+	PID         int     `json:"pid,omitempty"`
+	Restarts    uint64  `json:"restarts"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	CPUSeconds  float64 `json:"cpu_s"`
+	LastError   string  `json:"last_error,omitempty"`
+}
+
+// statusReport builds the reply to the status op.
+func (s *server) statusReport() *statusReport {
+	st := s.d.Status()
+	r := &statusReport{
+		Version:           versionString(),
+		PID:               os.Getpid(),
+		UptimeSeconds:     math.Round(time.Since(s.started).Seconds()*1000) / 1000,
+		Config:            st.ConfigPath,
+		Mechanisms:        toMechanisms(st.Mechanisms),
+		TimeoutViolations: st.TimeoutViolations,
+		Server: serverReport{
+			Socket:           s.socketName,
+			ConnectionsOpen:  s.stats.connsOpen.Load(),
+			ConnectionsTotal: s.stats.connsTotal.Load(),
+			FiresInflight:    s.inflight.Load(),
+			MaxInflight:      s.maxInflight,
+			Requests:         map[string]uint64{},
+			Errors:           map[string]uint64{},
+			SlowClientsShut:  s.stats.slowClosed.Load(),
+			ReloadsOK:        s.stats.reloadsOK.Load(),
+			ReloadsFailed:    s.stats.reloadsFailed.Load(),
+		},
+		Hooks: make([]hookReport, 0, len(st.Hooks)),
+	}
+	for k, c := range s.stats.requests {
+		r.Server.Requests[k] = c.Load()
+	}
+	for k, c := range s.stats.errors {
+		r.Server.Errors[k] = c.Load()
+	}
+	for _, h := range st.Hooks {
+		m := h.Metrics
+		outcomes := m.Outcomes
+		if outcomes == nil {
+			outcomes = map[string]uint64{}
+		}
+		r.Hooks = append(r.Hooks, hookReport{
+			Name: h.Name, Event: h.Event, Mode: string(h.Mode), Priority: h.Priority,
+			Enabled: h.Enabled, Namespace: h.Namespace, FailMode: string(h.FailMode),
+			Fires: m.Fires, Outcomes: outcomes, Errors: hookErrors(m),
+			Timeouts: m.Timeouts, Drops: m.Drops,
+			P50Ms: ms(m.P50), P90Ms: ms(m.P90), P99Ms: ms(m.P99), MaxMs: ms(m.Max),
+			State: hookStateReport{
+				Running: h.State.Running, PID: h.State.Pid, Restarts: h.State.Restarts,
+				MemoryBytes: h.State.MemoryCurrent, CPUSeconds: h.State.CPU.Seconds(),
+				LastError: h.State.LastError,
+			},
+		})
+	}
+	return r
+}
+
+func toMechanisms(m supervisor.Mechanisms) mechanisms {
+	return mechanisms{Backend: m.Backend, CgroupMode: m.CgroupMode, Spawn: m.Spawn, Attach: m.Attach,
+		Kill: m.Kill, Exit: m.Exit, Pipes: m.Pipes, Notes: m.Notes}
+}
+
+// ms converts a duration to milliseconds with microsecond precision.
+func ms(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
+}
+
+// versionString is the version `hooksupd version` prints, without the
+// revision: the -X main.version of a release build, else the module
+// version, else "(devel)".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
