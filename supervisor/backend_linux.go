@@ -75,10 +75,6 @@ type linuxBackend struct {
 	spawn   *spawner
 	watch   *pidfd.Watcher
 
-	// killPoisons: the group kill is cgroup.kill, after which a group may
-	// not be a clone3 target again (see child.settle).
-	killPoisons bool
-
 	// clone3 is cleared once clone3 CLONE_INTO_CGROUP was refused
 	// (ENOSYS, EPERM, E2BIG, EOPNOTSUPP) and a plain clone worked.
 	clone3 atomic.Bool
@@ -135,8 +131,6 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 	} else if b.cg, b.cgErr = cgroup.Open(cgroup.Options{Name: cfg.subtree, Parent: opts.CgroupParent}); b.cgErr != nil {
 		b.cg = nil
 		b.log.Warn("cgroups unavailable: limits cannot be enforced", "err", b.cgErr)
-	} else {
-		b.killPoisons = b.cg.KillMechanism() == "cgroup.kill"
 	}
 	switch {
 	case cfg.direct:

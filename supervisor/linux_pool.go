@@ -126,8 +126,8 @@ func (pl *launcherPool) getGroup() (*cgroup.Group, error) {
 	return g, nil
 }
 
-// putGroup returns g to the pool once its tree is gone, or deletes it
-// (see child.settle).
+// putGroup returns g to the pool once its tree is gone (the pool keeps it
+// or deletes it), or deletes it when it did not empty (see child.settle).
 func (pl *launcherPool) putGroup(g *cgroup.Group, reuse bool) {
 	if g == nil {
 		return
@@ -392,7 +392,7 @@ type child struct {
 	st     pidfd.Status
 	werr   error
 	state  childState
-	killed atomic.Bool // the group got a kill: see settle
+	killed atomic.Bool // the group got a kill: see settle and Release
 
 	destroyOnce sync.Once
 }
@@ -486,24 +486,26 @@ func (c *child) await(d time.Duration, kill bool) {
 	}
 }
 
-// emptyProbe bounds the check that a group is already empty (the usual
-// case once the direct child of an exec-mode hook has exited): one read of
-// cgroup.events when it is, a few ms when it is not.
+// emptyProbe bounds the wait for a group that is not empty yet once the
+// direct child is gone (a descendant on its way out) before the tree is
+// killed.
 const emptyProbe = time.Millisecond
 
 // settle makes sure nothing is left in the child's group and reports
-// whether the group may be reused. The direct child must be gone.
+// whether the group may go back to its pool. The direct child must be
+// gone.
 //
-// A group that needed a kill is not reused where the kill is cgroup.kill:
-// Linux 6.18 (at least) SIGKILLs every child later cloned into a cgroup
-// that was once cgroup.kill'ed (clone3 CLONE_INTO_CGROUP compares the kill
-// sequence of the parent's cgroup with the target's), while a cgroup.procs
-// move is unaffected. Checking first also keeps the common case cheap: no
-// kill and no directory walk when the tree is already gone.
+// The common case of an exec-mode fire, a tree that ended with its direct
+// child, costs one read of cgroup.events (Group.Empty): no kill, no timer.
+// A group that needed a kill through cgroup.kill is not reused; its pool
+// deletes it (see cgroup.Group.Kill).
 func (c *child) settle() (reuse bool, err error) {
 	g := c.group
 	if g == nil {
 		return true, nil
+	}
+	if empty, err := g.Empty(); err == nil && empty {
+		return true, nil // killed or not: nothing left to kill
 	}
 	if !c.killed.Load() {
 		ctx, cancel := context.WithTimeout(context.Background(), emptyProbe)
@@ -522,5 +524,5 @@ func (c *child) settle() (reuse bool, err error) {
 	if err := g.WaitEmpty(ctx); err != nil {
 		return false, fmt.Errorf("group %s did not empty: %w", g.Name(), err)
 	}
-	return !c.b.killPoisons, nil
+	return true, nil
 }

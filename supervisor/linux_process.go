@@ -373,13 +373,15 @@ func (p *linuxProcess) release() error {
 		}
 	}
 	p.mu.Unlock()
-	t := time.NewTimer(releaseBound)
-	select {
-	case <-c.done:
-	case <-t.C:
-		errs = append(errs, fmt.Errorf("pid %d did not exit within %v of SIGKILL", c.pid, releaseBound))
+	if !c.exited() {
+		t := time.NewTimer(releaseBound)
+		select {
+		case <-c.done:
+		case <-t.C:
+			errs = append(errs, fmt.Errorf("pid %d did not exit within %v of SIGKILL", c.pid, releaseBound))
+		}
+		t.Stop()
 	}
-	t.Stop()
 	if c.exited() {
 		p.finish() // reads the group: before it is recycled
 	} else {
@@ -400,9 +402,16 @@ func (p *linuxProcess) release() error {
 	p.group = nil
 	p.mu.Unlock()
 	c.group = nil
-	// The tree is gone; resetting the group for its next run (or removing
-	// it) need not delay the caller.
-	if g != nil && !p.b.recycle(func() { c.pool.putGroup(g, reuse) }) {
+	// The tree is gone. A group that emptied by itself goes back to its
+	// pool at once: one read of cgroup.events and a lock (the pool leaves
+	// the reset for the next run to its Get, in the background preparation
+	// of a launcher). Removing a group that was killed or did not empty
+	// costs rmdirs and maybe waits, which need not delay the caller.
+	switch {
+	case g == nil:
+	case reuse && !c.killed.Load():
+		c.pool.putGroup(g, true)
+	case !p.b.recycle(func() { c.pool.putGroup(g, reuse) }):
 		c.pool.putGroup(g, reuse)
 	}
 	c.pfd.Close()

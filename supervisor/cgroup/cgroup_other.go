@@ -85,6 +85,9 @@ func (g *Group) OOMKilled() (bool, error) { return false, errNoCgroups }
 // Kill fails with an error wrapping ErrNotSupported.
 func (g *Group) Kill() error { return errNoCgroups }
 
+// Empty reports true: a group that cannot exist is empty.
+func (g *Group) Empty() (bool, error) { return true, nil }
+
 // WaitEmpty returns at once: a group that cannot exist is empty.
 func (g *Group) WaitEmpty(ctx context.Context) error { return nil }
 

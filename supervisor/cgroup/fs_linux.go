@@ -29,17 +29,46 @@ func writeFile(path, s string) error {
 	return nil
 }
 
-// readFile reads a whole (small) cgroup file.
+// readFile reads a whole cgroup file. It uses raw open/read/close, not an
+// os.File: kernfs files support poll, so an os.File would register each
+// one with the runtime poller (two epoll_ctl calls and allocations per
+// read).
 func readFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	var small [512]byte
+	b, err := readInto(path, small[:], true)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fileErr("read", path, pe.Err)
-		}
 		return nil, err
 	}
-	return b, nil
+	return bytes.Clone(b), nil
+}
+
+// readInto reads a cgroup file into buf, growing it (on the heap) when
+// grow is set and the file is larger; else a larger file is an error.
+func readInto(path string, buf []byte, grow bool) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fileErr("read", path, err)
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		if n == len(buf) {
+			if !grow {
+				return nil, fmt.Errorf("cgroup: %s larger than %d bytes", path, len(buf))
+			}
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+		m, err := unix.Read(fd, buf[n:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return nil, fileErr("read", path, err)
+		case m == 0:
+			return buf[:n], nil
+		}
+		n += m
+	}
 }
 
 // preadAll reads a kept-open cgroup file from offset 0; kernfs restarts the
@@ -71,16 +100,17 @@ func exists(path string) bool {
 
 // parseUint parses a decimal counter, accepting "max" as the largest value.
 func parseUint(b []byte) (uint64, error) {
-	s := string(bytes.TrimSpace(b))
-	if s == "max" {
+	b = bytes.TrimSpace(b)
+	if string(b) == "max" {
 		return 1<<63 - 1, nil
 	}
-	return strconv.ParseUint(s, 10, 64)
+	return strconv.ParseUint(string(b), 10, 64)
 }
 
 // readUintFile reads a single-value cgroup file.
 func readUintFile(path string) (uint64, error) {
-	b, err := readFile(path)
+	var buf [64]byte
+	b, err := readInto(path, buf[:], false)
 	if err != nil {
 		return 0, err
 	}
@@ -113,7 +143,8 @@ func keyValue(b []byte, key string) (uint64, bool) {
 
 // readKey reads key from a flat-keyed cgroup file by path.
 func readKey(path, key string) (uint64, error) {
-	b, err := readFile(path)
+	var buf [1024]byte
+	b, err := readInto(path, buf[:], true)
 	if err != nil {
 		return 0, err
 	}

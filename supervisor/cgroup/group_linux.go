@@ -24,8 +24,9 @@ type cgdir struct {
 
 // Group is the cgroup (v2) or set of cgroups (v1, hybrid) one process tree
 // lives in. The files used on every run stay open for the group's life, so
-// placing a process costs one write per hierarchy and reading the OOM
-// counter one pread.
+// placing a process costs one write per hierarchy, and checking that the
+// tree is gone, reading the OOM counter or starting a run (BeginRun) a
+// pread or write each, without opens or allocations.
 //
 // A process belongs in every directory of the group: on hybrid hosts the
 // unified one too (clone3 into UnifiedFD, or Place), as Kill (cgroup.kill)
@@ -55,6 +56,9 @@ type Group struct {
 	procsFDs  []int
 	oomFD     int           // v2 memory.events / v1 memory.oom_control
 	peakFD    int           // v2 memory.peak / v1 memory.max_usage_in_bytes
+	cpuFD     int           // cpuFile, read with pread; -1 when unknown
+	quotaFD   int           // v2 cpu.max / v1 cpu.cfs_quota_us (O_WRONLY) with a quota; else -1
+	quotaVal  []byte        // what BeginRun writes to quotaFD
 	events    *os.File      // cgroup.events, owning eventsFD
 	eventsFD  int           // read with pread; events.Fd() would make it blocking
 	pollable  bool          // events works with the runtime poller
@@ -64,6 +68,16 @@ type Group struct {
 	peakBase       atomic.Uint64 // the peak at BeginRun, when it cannot be reset
 	oomBase        atomic.Uint64
 	cpuBase        atomic.Int64
+
+	// needsBegin: the group came back to its pool, and Get runs BeginRun
+	// before handing it out again (in the caller's background preparation,
+	// not in the Put that ends a fire).
+	needsBegin atomic.Bool
+	// cgKilled: cgroup.kill was written to the group. Linux 6.18 (at
+	// least) SIGKILLs every child later cloned into such a cgroup (clone3
+	// CLONE_INTO_CGROUP compares the kill sequence of the parent's cgroup
+	// with the target's), so the pool never hands it out again.
+	cgKilled atomic.Bool
 }
 
 // groupHiers picks the hierarchies a group with limits l needs. Each one
@@ -119,6 +133,8 @@ func (m *Manager) NewGroup(name string, l Limits) (*Group, error) {
 		eventsFD:  -1,
 		oomFD:     -1,
 		peakFD:    -1,
+		cpuFD:     -1,
+		quotaFD:   -1,
 		waitSem:   make(chan struct{}, 1),
 	}
 	m.mu.Unlock()
@@ -314,6 +330,16 @@ func (g *Group) open() error {
 		}
 		g.procsFDs = append(g.procsFDs, fd)
 	}
+	if g.cpuFile != "" {
+		// Kept open: BeginRun reads the CPU baseline on every run.
+		if g.cpuFD, err = unix.Open(g.cpuFile, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+			g.cpuFD = -1
+			return fileErr("open", g.cpuFile, err)
+		}
+	}
+	if err := g.openQuota(); err != nil {
+		return err
+	}
 	if g.mem == "" {
 		return nil
 	}
@@ -340,14 +366,48 @@ func (g *Group) open() error {
 	return nil
 }
 
+// openQuota opens the file holding the CPU quota, which BeginRun writes
+// again to start every run with the full quota of a period.
+func (g *Group) openQuota() error {
+	l := g.limits
+	if l.CPUQuota <= 0 {
+		return nil
+	}
+	var p string
+	if g.m.mode == Unified {
+		period := l.CPUPeriod
+		if period <= 0 {
+			period = 100 * time.Millisecond
+		}
+		p = filepath.Join(g.uni, "cpu.max")
+		g.quotaVal = fmt.Appendf(nil, "%d %d", l.CPUQuota.Microseconds(), period.Microseconds())
+	} else {
+		for _, d := range g.dirs {
+			if !d.h.v2 && d.h.has("cpu") {
+				p = filepath.Join(d.path, "cpu.cfs_quota_us")
+			}
+		}
+		g.quotaVal = strconv.AppendInt(nil, l.CPUQuota.Microseconds(), 10)
+	}
+	if p == "" {
+		return nil // CanEnforce let no such group be made
+	}
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fileErr("open", p, err)
+	}
+	g.quotaFD = fd
+	return nil
+}
+
 // closeFDs closes every kept file.
 func (g *Group) closeFDs() {
-	for _, fd := range append(g.procsFDs, g.unifiedFD, g.oomFD, g.peakFD) {
+	for _, fd := range append(g.procsFDs, g.unifiedFD, g.oomFD, g.peakFD, g.cpuFD, g.quotaFD) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	g.procsFDs, g.unifiedFD, g.oomFD, g.peakFD = nil, -1, -1, -1
+	g.procsFDs, g.unifiedFD, g.oomFD, g.peakFD, g.cpuFD, g.quotaFD = nil, -1, -1, -1, -1, -1
 	if g.events != nil {
 		g.events.Close()
 		g.events, g.eventsFD = nil, -1
@@ -361,6 +421,13 @@ func (g *Group) destroy() {
 	for i := len(g.dirs) - 1; i >= 0; i-- {
 		_ = unix.Rmdir(g.dirs[i].path)
 	}
+}
+
+// isDeleted reports whether Delete has run.
+func (g *Group) isDeleted() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.deleted
 }
 
 // Name is the group's directory name, "<name>-<seq>".

@@ -76,6 +76,11 @@ func (g *Group) Kill() error {
 	if g.deleted {
 		return nil
 	}
+	if g.m.kill == killCgroupKill && g.uni != "" {
+		// Marked before the write: a write that fails may still have
+		// counted as a kill.
+		g.cgKilled.Store(true)
+	}
 	return g.m.killDirs(g.dirs, false)
 }
 
@@ -218,6 +223,11 @@ func signalMembers(pids []int, ds []cgdir, sig unix.Signal) error {
 // semantics, POLLPRI/POLLERR on change; no inotify instance, no blocked
 // thread); on v1 it polls cgroup.procs with a short backoff.
 func (g *Group) WaitEmpty(ctx context.Context) error {
+	// The usual case, a tree that is gone already, costs one read: no
+	// semaphore, no timer.
+	if empty, err := g.Empty(); err != nil || empty {
+		return err
+	}
 	select {
 	case g.waitSem <- struct{}{}:
 	case <-ctx.Done():
@@ -301,27 +311,61 @@ func populated(fd int) (bool, error) {
 }
 
 // isEmptyLocked reports whether no process is in the group; g.mu is held.
+//
+// With a cgroup2 directory (v2, hybrid) the kept cgroup.events answers
+// for the whole group in one pread: every process of a group is in that
+// directory as well (cloned into UnifiedFD or written there by Place, and
+// its descendants inherit it), so "populated 0" there means the v1
+// directories hold none of its processes either. On v1 only, each
+// hierarchy's cgroup.procs is read until one lists a process.
 func (g *Group) isEmptyLocked() (bool, error) {
 	if g.events != nil {
 		pop, err := populated(g.eventsFD)
-		if err != nil || pop {
-			return false, err
-		}
+		return !pop, err
 	}
-	for _, d := range g.v1Dirs() {
-		pids, err := readPids(filepath.Join(d, "cgroup.procs"))
-		if errors.Is(err, unix.ENOENT) {
-			continue // removed already: empty
+	for _, d := range g.dirs {
+		if d.h.v2 {
+			continue
 		}
-		if err != nil || len(pids) > 0 {
+		busy, err := hasProcs(d.path)
+		if err != nil || busy {
 			return false, err
 		}
 	}
 	return true, nil
 }
 
-// isEmpty reports whether no process is in the group.
-func (g *Group) isEmpty() (bool, error) {
+// hasProcs reports whether the cgroup.procs of dir lists a process. v1's
+// cgroup.procs keeps a pid list cached per open file, so it is opened for
+// each check (a kept fd could report a stale list); one short read
+// suffices.
+func hasProcs(dir string) (bool, error) {
+	p := dir + "/cgroup.procs"
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil // removed already: empty
+	}
+	if err != nil {
+		return false, fileErr("open", p, err)
+	}
+	defer unix.Close(fd)
+	var buf [16]byte
+	for {
+		n, err := unix.Read(fd, buf[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fileErr("read", p, err)
+		}
+		return n > 0, nil
+	}
+}
+
+// Empty reports whether no process is in the group now. On v2 and hybrid
+// hosts this is one pread of the kept cgroup.events ("populated"); on v1
+// it reads each hierarchy's cgroup.procs. A deleted group is empty.
+func (g *Group) Empty() (bool, error) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	if g.deleted {
@@ -336,7 +380,7 @@ func (g *Group) isEmpty() (bool, error) {
 // be called more than once.
 func (g *Group) Delete() error {
 	var errs []error
-	if empty, err := g.isEmpty(); err != nil || !empty {
+	if empty, err := g.Empty(); err != nil || !empty {
 		errs = append(errs, g.Kill())
 		ctx, cancel := contextTimeout(deleteWait)
 		if err := g.WaitEmpty(ctx); err != nil {

@@ -202,3 +202,72 @@ func TestDeleteKillsWhatIsLeft(t *testing.T) {
 		}
 	})
 }
+
+// A group that got cgroup.kill is never handed out again: Linux 6.18 (at
+// least) SIGKILLs every child later cloned (clone3 CLONE_INTO_CGROUP) into
+// a cgroup that was once cgroup.kill'ed. A group killed another way is
+// reused, and a child cloned into the group Get hands out after a kill
+// runs.
+func TestPoolReplacesCgroupKilledGroup(t *testing.T) {
+	requireCgroups(t)
+	for _, mech := range []killMech{killCgroupKill, killFreezeV2, killFreezeV1} {
+		t.Run(strings.ReplaceAll(mech.String()+"-"+strconv.Itoa(int(mech)), " ", "_"), func(t *testing.T) {
+			testutil.CheckFDLeak(t)
+			m := openTest(t)
+			switch {
+			case mech == killFreezeV1 && m.v1["freezer"] == nil,
+				mech != killFreezeV1 && (m.unified == nil || !exists(filepath.Join(m.unified.root, mech.file()))):
+				t.Skipf("no %s on this host", mech)
+			}
+			m.kill = mech
+			p := m.NewPool("k", Limits{PidsMax: 16}, 2)
+			defer func() {
+				if err := p.Close(); err != nil {
+					t.Errorf("pool Close: %v", err)
+				}
+			}()
+			g, err := p.Get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, dirs := g.Name(), g.dirs
+			h := startHelper(t, "sleep", nil)
+			if err := g.Place(h.pid()); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.WaitEmpty(ctxT(t, 5*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if ws := h.wait(t, 5*time.Second); ws.Signal() != syscall.SIGKILL {
+				t.Errorf("helper status %v, want SIGKILL", ws)
+			}
+			p.Put(g)
+			g, err = p.Get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Put(g)
+			if reused := g.Name() == first; reused != (mech != killCgroupKill) {
+				t.Errorf("after a %s kill: Get returned %s (first %s)", mech, g.Name(), first)
+			}
+			if mech == killCgroupKill {
+				for _, d := range dirs {
+					if exists(d.path) {
+						t.Errorf("cgroup.kill'ed group kept: %s", d.path)
+					}
+				}
+			}
+			if g.UnifiedFD() < 0 {
+				return
+			}
+			c := startHelper(t, "exit", &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: g.UnifiedFD()})
+			c.release(t)
+			if ws := c.wait(t, 10*time.Second); ws.ExitStatus() != 0 {
+				t.Errorf("child cloned into the group handed out after a %s kill: %v", mech, ws)
+			}
+		})
+	}
+}

@@ -189,3 +189,68 @@ func TestStats(t *testing.T) {
 		}
 	})
 }
+
+// A reused group starts each run with the whole CPU quota of a period,
+// as a new group would, not with what the previous run left of it: Get
+// writes the quota again, which refills the runtime. With a 1 s period,
+// two runs of 30 ms of CPU each under a 50 ms quota would share one
+// period's budget and the second would be throttled.
+func TestReusedGroupGetsWholeCPUQuota(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		testutil.CheckFDLeak(t)
+		m := openTest(t)
+		l := Limits{CPUQuota: 50 * time.Millisecond, CPUPeriod: time.Second}
+		if err := m.CanEnforce(l); err != nil {
+			testutil.SkipOrFail(t, "%v", err)
+		}
+		p := m.NewPool("q", l, 1)
+		defer func() {
+			if err := p.Close(); err != nil {
+				t.Errorf("pool Close: %v", err)
+			}
+		}()
+		var cpuStat string
+		throttled := func() uint64 {
+			t.Helper()
+			v, err := readKey(cpuStat, "nr_throttled")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		first := ""
+		for run := range 2 {
+			g, err := p.Get()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if run == 0 {
+				first = g.Name()
+				for _, d := range g.dirs {
+					if (m.Mode() == Unified && d.h.v2) || d.h.has("cpu") {
+						cpuStat = filepath.Join(d.path, "cpu.stat")
+					}
+				}
+			} else if g.Name() != first {
+				t.Fatalf("pool made %s instead of reusing %s", g.Name(), first)
+			}
+			h := startHelper(t, "burn 30ms", nil)
+			if err := g.Place(h.pid()); err != nil {
+				t.Fatal(err)
+			}
+			before := throttled()
+			h.release(t)
+			h.wait(t, 10*time.Second)
+			st, err := g.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := throttled() - before
+			t.Logf("run %d: CPU %v, throttled %d times", run, st.CPU, n)
+			if n != 0 {
+				t.Errorf("run %d used %v of a 50ms quota and was throttled", run, st.CPU)
+			}
+			p.Put(g)
+		}
+	})
+}

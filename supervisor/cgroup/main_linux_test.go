@@ -18,6 +18,7 @@ import (
 
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 // The test binary doubles as the helper program the tests put into groups
@@ -57,6 +58,15 @@ func runHelper(role string) int {
 		for end := time.Now().Add(d); time.Now().Before(end); {
 		}
 		return 0
+	case "burn": // use arg of CPU time (not wall time: a busy host stretches that)
+		d, _ := time.ParseDuration(arg)
+		runtime.LockOSThread()
+		for {
+			var ts unix.Timespec
+			if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) != nil || time.Duration(ts.Nano()) >= d {
+				return 0
+			}
+		}
 	case "sleep":
 		time.Sleep(time.Hour)
 		return 0

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"errors"
+	"slices"
 	"sync"
 )
 
@@ -37,22 +38,33 @@ func (m *Manager) NewPool(name string, l Limits, size int) *Pool {
 	return p
 }
 
-// Get returns a clean group: empty, BeginRun done, so no OOM kill or CPU
-// time of an earlier run is counted for the next one. It takes one from
-// the stock or creates one.
+// Get returns a clean group: empty, BeginRun done, so no OOM kill, CPU
+// time or memory peak of an earlier run is counted for the next one, and
+// the CPU quota is whole. It takes one from the stock (running the
+// BeginRun that Put left to it) or creates one.
 func (p *Pool) Get() (*Group, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, errClosed
-	}
-	if n := len(p.stock); n > 0 {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errClosed
+		}
+		n := len(p.stock)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
 		g := p.stock[n-1]
 		p.stock = p.stock[:n-1]
 		p.mu.Unlock()
-		return g, nil
+		if !g.needsBegin.Load() {
+			return g, nil
+		}
+		if err := g.BeginRun(); err == nil {
+			return g, nil
+		}
+		_ = g.Delete() // a group that cannot start a run is not handed out
 	}
-	p.mu.Unlock()
 	g, err := p.m.NewGroup(p.name, p.limits)
 	if err != nil {
 		return nil, err
@@ -61,27 +73,30 @@ func (p *Pool) Get() (*Group, error) {
 	return g, nil
 }
 
-// Put takes back a group from Get once its tree is gone. An empty group is
-// reset (BeginRun, off the fire's path) and kept while the stock has room;
-// any other group, or one from another pool, is deleted.
+// Put takes back a group from Get once its tree is gone. A group that is
+// empty, was never killed through cgroup.kill (see Group.Kill) and fits in
+// the stock is kept; that costs one read of cgroup.events on v2 and hybrid
+// hosts, and leaves BeginRun to the next Get, so that Put can end a fire
+// cheaply. Any other group, or one from another pool, is deleted.
 func (p *Pool) Put(g *Group) {
 	if g == nil {
 		return
 	}
-	if g.pool != p {
+	if g.pool != p || g.cgKilled.Load() {
 		_ = g.Delete()
 		return
 	}
-	if empty, err := g.isEmpty(); err != nil || !empty {
+	if empty, err := g.Empty(); err != nil || !empty {
 		_ = g.Delete()
 		return
 	}
-	if err := g.BeginRun(); err != nil {
-		_ = g.Delete()
-		return
-	}
+	g.needsBegin.Store(true)
 	p.mu.Lock()
-	if p.closed || len(p.stock) >= p.size {
+	if slices.Contains(p.stock, g) { // put twice
+		p.mu.Unlock()
+		return
+	}
+	if p.closed || len(p.stock) >= p.size || g.isDeleted() {
 		p.mu.Unlock()
 		_ = g.Delete()
 		return

@@ -11,15 +11,22 @@ import (
 // Per-run accounting: baselines taken by BeginRun, deltas read by
 // OOMKilled and Stats through the files kept open by the group.
 
-// BeginRun starts a run: it reads the oom_kill and CPU baselines and resets
-// the memory peak where the kernel can, so that OOMKilled and Stats speak
-// of this run only.
+// BeginRun starts a run: it reads the oom_kill and CPU baselines, resets
+// the memory peak where the kernel can, and writes the CPU quota again
+// (which refills the period's runtime), so that OOMKilled, Stats and the
+// CPU limit speak of this run only, not of an earlier run in the group.
 func (g *Group) BeginRun() error {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
 	if g.deleted {
 		return fmt.Errorf("cgroup: deleted group %s", g.name)
 	}
+	return g.beginLocked()
+}
+
+// beginLocked is BeginRun with g.mu held: a few preads and writes on kept
+// files, no open and no allocation.
+func (g *Group) beginLocked() error {
 	if g.oomFD >= 0 {
 		n, err := g.oomCount()
 		if err != nil {
@@ -48,6 +55,16 @@ func (g *Group) BeginRun() error {
 		return err
 	}
 	g.cpuBase.Store(int64(cpu))
+	if g.quotaFD >= 0 {
+		// The quota is a budget per period, and a reused group would start
+		// a run with what the previous run left of the current period; the
+		// kernel refills the runtime whenever the quota is written
+		// (tg_set_cfs_bandwidth), as for a new group.
+		if _, err := unix.Write(g.quotaFD, g.quotaVal); err != nil {
+			return fmt.Errorf("cgroup: refill CPU quota of %s: %w", g.name, err)
+		}
+	}
+	g.needsBegin.Store(false)
 	return nil
 }
 
@@ -96,18 +113,28 @@ func (g *Group) OOMKilled() (bool, error) {
 	return n > g.oomBase.Load(), nil
 }
 
-// cpuUsage reads the group's total CPU time.
+// cpuUsage reads the group's total CPU time through the kept fd.
 func (g *Group) cpuUsage() (time.Duration, error) {
-	switch {
-	case g.cpuFile == "":
+	if g.cpuFD < 0 {
 		return 0, nil
-	case filepath.Base(g.cpuFile) == "cpu.stat":
-		us, err := readKey(g.cpuFile, "usage_usec")
-		return time.Duration(us) * time.Microsecond, err
-	default:
-		ns, err := readUintFile(g.cpuFile)
-		return time.Duration(ns), err
 	}
+	var buf [1024]byte
+	b, err := preadAll(g.cpuFD, buf[:])
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: read %s: %w", g.cpuFile, err)
+	}
+	if filepath.Base(g.cpuFile) == "cpu.stat" {
+		us, ok := keyValue(b, "usage_usec")
+		if !ok {
+			return 0, fmt.Errorf("cgroup: %s has no usage_usec: %w", g.cpuFile, ErrNotSupported)
+		}
+		return time.Duration(us) * time.Microsecond, nil
+	}
+	ns, err := parseUint(b)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: parse %s: %w", g.cpuFile, err)
+	}
+	return time.Duration(ns), nil
 }
 
 // Stats reads the group's figures. CPU, OOMKills and MemoryPeak cover the
