@@ -79,6 +79,7 @@ type daemonChild struct {
 	waiting chan daemonReply // the fire waiting for a reply, or nil
 	gone    bool             // failed or stopping: its output is ignored
 	exitErr error            // the direct child exited while stdout drains
+	eof     bool             // stdout ended while a fire waited
 }
 
 // daemonReply is a reply line or the error that ended the wait.
@@ -302,6 +303,27 @@ func (s daemonStdout) OnClose(err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ferr := c.exitErr
+	if ferr == nil && err == nil && !c.gone && c.waiting != nil {
+		// A dying process closes its files before it is reaped, so EOF
+		// usually beats the exit notification. Wait (briefly, off the
+		// loop goroutine) for the exit status, so that a child killed by
+		// its memory limit or crashing mid-request is reported as such
+		// and not as one that merely closed its stdout.
+		c.eof = true
+		d.r.bg.Add(1)
+		go func() {
+			defer d.r.bg.Done()
+			t := time.NewTimer(exitDrainBound)
+			defer t.Stop()
+			select {
+			case <-c.proc.Done():
+				d.failChild(c, d.exitStatusError(c), 0)
+			case <-t.C:
+				d.failChild(c, &hookError{kind: ErrExit, msg: "hook daemon child closed stdout"}, d.r.grace)
+			}
+		}()
+		return
+	}
 	if ferr == nil {
 		cause := "daemon child closed stdout"
 		if err != nil {
@@ -310,6 +332,16 @@ func (s daemonStdout) OnClose(err error) {
 		ferr = &hookError{kind: ErrExit, msg: "hook " + cause}
 	}
 	d.failLocked(c, ferr, d.r.grace)
+}
+
+// exitStatusError turns the reaped child's status into the fire's error:
+// ErrOOMKilled when its memory limit killed it, else ErrExit.
+func (d *daemonExecutor) exitStatusError(c *daemonChild) error {
+	st, _ := c.proc.Wait(context.Background())
+	if st.OOMKilled {
+		return oomError(d.h.Limits)
+	}
+	return exitError(st)
 }
 
 // onLine delivers a reply to the waiting fire; a line nobody asked for is
@@ -349,19 +381,13 @@ func (c *daemonChild) onTooLong() {
 // comes) and stdout may drain for exitDrainBound: the reply, the EOF or
 // that bound settles the fire, as for an exec child.
 func (d *daemonExecutor) childExited(c *daemonChild) {
-	st, _ := c.proc.Wait(context.Background())
-	var err error
-	if st.OOMKilled {
-		err = oomError(d.h.Limits)
-	} else {
-		err = exitError(st)
-	}
+	err := d.exitStatusError(c)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c.gone {
 		return
 	}
-	if c.waiting == nil {
+	if c.waiting == nil || c.eof {
 		d.failLocked(c, err, 0)
 		return
 	}
