@@ -34,6 +34,21 @@
 //	env                        metadata.env = its environment
 //	daemon [-crash-every N] [-late MS] [-stray] [-deny]
 //	                           NDJSON loop: one reply line per request line
+//	forkmany N                 try N forks of a sleeping program, going on
+//	                           after failures; metadata ok, failed, err and
+//	                           its own group's pids_current and pids_max
+//	selfkill                   SIGKILL itself after reading stdin
+//	steer                      act on the payload: "memhog_mib" (allocate
+//	                           and touch), "selfkill", "sleep_ms"; then
+//	                           modify with metadata.pid
+//	setsid-daemon-hang FILE    double-fork a setsid'd stdout holder, append
+//	                           "PID HOLDER" to FILE, never answer
+//	tree-sleep FILE N MS       start N sleeping children (stdio not
+//	                           inherited), append "PID CHILD..." to FILE,
+//	                           sleep MS, allow
+//	cgroups                    metadata.pid and metadata.cgroup (the text
+//	                           of /proc/self/cgroup)
+//	steer-daemon               steer for each request line (daemon mode)
 //
 // A leading "pidfile PATH" writes the process id to PATH first.
 // The daemon's reply is modify with metadata {"pid","n","payload"}
@@ -54,6 +69,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -239,6 +255,52 @@ func run(behaviour string, args []string) int {
 		modify(map[string]any{"env": os.Environ()})
 	case "daemon":
 		return daemon(args)
+	case "forkmany":
+		return forkMany(atoi(args, 200))
+	case "selfkill":
+		readEnvelope()
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute) // not reached
+	case "steer":
+		return steer(readEnvelope().Payload)
+	case "steer-daemon":
+		// One steer per request line, until stdin ends.
+		in := bufio.NewReaderSize(os.Stdin, 1<<20)
+		for {
+			line, err := in.ReadBytes('\n')
+			if len(bytes.TrimSpace(line)) > 0 {
+				var env envelope
+				if jerr := json.Unmarshal(line, &env); jerr != nil {
+					fatal(jerr)
+				}
+				steer(env.Payload)
+			}
+			if err != nil {
+				return 0
+			}
+		}
+	case "setsid-daemon-hang":
+		readEnvelope()
+		holder := doubleFork()
+		appendLine(arg(args, 0), fmt.Sprint(os.Getpid(), " ", holder))
+		time.Sleep(60 * time.Second)
+		allow()
+	case "tree-sleep":
+		pids := []string{strconv.Itoa(os.Getpid())}
+		for range atoi(args[min(1, len(args)):], 2) {
+			pids = append(pids, strconv.Itoa(startHolder(false, false)))
+		}
+		appendLine(arg(args, 0), strings.Join(pids, " "))
+		readEnvelope()
+		time.Sleep(time.Duration(atoi(args[min(2, len(args)):], 60000)) * time.Millisecond)
+		allow()
+	case "cgroups":
+		readEnvelope()
+		b, err := os.ReadFile("/proc/self/cgroup")
+		if err != nil {
+			fatal(err)
+		}
+		modify(map[string]any{"pid": os.Getpid(), "cgroup": string(b)})
 	default:
 		fatal(fmt.Errorf("unknown behaviour %q", behaviour))
 	}
@@ -402,4 +464,129 @@ func daemon(args []string) int {
 			return 3
 		}
 	}
+}
+
+// arg returns args[i], failing when it is missing.
+func arg(args []string, i int) string {
+	if i >= len(args) {
+		fatal(fmt.Errorf("missing argument %d", i+1))
+	}
+	return args[i]
+}
+
+// appendLine appends line and a newline to path in one write, so that
+// concurrent hooks appending to one file never interleave.
+func appendLine(path, line string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		fatal(err)
+	}
+	if _, err := f.Write([]byte(line + "\n")); err != nil {
+		fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		fatal(err)
+	}
+}
+
+// forkMany tries n forks of a sleeping program and reports how many the
+// kernel allowed. Every thread counts against pids.max, and a Go runtime
+// that cannot start a thread aborts: one P keeps the runtime from needing
+// new threads while the forks fail.
+func forkMany(n int) int {
+	runtime.GOMAXPROCS(1)
+	readEnvelope()
+	prog, argv := "", []string{"sleep", "30"}
+	for _, p := range []string{"/bin/sleep", "/usr/bin/sleep"} {
+		if _, err := os.Stat(p); err == nil {
+			prog = p
+			break
+		}
+	}
+	if prog == "" {
+		self, err := os.Executable()
+		if err != nil {
+			fatal(err)
+		}
+		prog, argv = self, []string{self, "_hold"}
+	}
+	ok, failed, first := 0, 0, ""
+	for range n {
+		// No stdio: the children must not hold the hook's pipes.
+		if _, err := syscall.ForkExec(prog, argv, &syscall.ProcAttr{}); err != nil {
+			failed++
+			if first == "" {
+				first = err.Error()
+			}
+		} else {
+			ok++
+		}
+	}
+	modify(map[string]any{"ok": ok, "failed": failed, "err": first,
+		"pids_current": pidsFile("pids.current"), "pids_max": pidsFile("pids.max")})
+	return 0
+}
+
+// pidsFile reads a file of this process's pids cgroup (v1 pids hierarchy,
+// or the cgroup2 tree when it is mounted at /sys/fs/cgroup); "" when there
+// is none.
+func pidsFile(name string) string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	_, v2err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var dir string
+		switch {
+		case slicesContains(strings.Split(parts[1], ","), "pids"):
+			dir = "/sys/fs/cgroup/pids" + parts[2]
+		case parts[0] == "0" && parts[1] == "" && v2err == nil:
+			dir = "/sys/fs/cgroup" + parts[2]
+		default:
+			continue
+		}
+		if v, err := os.ReadFile(dir + "/" + name); err == nil {
+			return strings.TrimSpace(string(v))
+		}
+	}
+	return ""
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// steer does what the payload asks, then answers modify with its pid.
+func steer(payload json.RawMessage) int {
+	var p struct {
+		MemhogMiB int  `json:"memhog_mib"`
+		Selfkill  bool `json:"selfkill"`
+		SleepMS   int  `json:"sleep_ms"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil {
+		fatal(err)
+	}
+	if p.MemhogMiB > 0 {
+		b := make([]byte, p.MemhogMiB<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+	}
+	if p.Selfkill {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		time.Sleep(time.Minute) // not reached
+	}
+	time.Sleep(time.Duration(p.SleepMS) * time.Millisecond)
+	modify(map[string]any{"pid": os.Getpid()})
+	return 0
 }
