@@ -31,14 +31,15 @@ const portableCloseBound = 5 * time.Second
 //   - CPU and MemoryPeak (Linux: ru_maxrss) cover the direct child and
 //     the descendants it waited for, not the whole tree;
 //   - children are not killed when the supervisor itself dies;
-//   - fds above 2 that this process inherited without close-on-exec are
-//     marked close-on-exec when the backend is created, so children get
-//     fds 0, 1 and 2 only;
+//   - fds above 2 that this process holds without close-on-exec (inherited,
+//     or opened by cgo code) are marked close-on-exec before every start,
+//     so children get fds 0, 1 and 2 only — except an fd opened without
+//     close-on-exec by another thread between that sweep and the fork,
+//     which only the Linux backend's launcher (close_range) rules out;
 //   - on Windows the tree kill terminates the direct child only and there
 //     is no SIGTERM: Stop kills at once. A Job Object would be needed for
 //     more.
 func NewPortable(opts Options) (Backend, error) {
-	closeInheritedFDs()
 	return &portableBackend{log: opts.Logger, procs: make(map[*portableProcess]struct{})}, nil
 }
 
@@ -105,6 +106,7 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 		return nil, ErrClosed
 	}
 
+	closeInheritedFDs()
 	p := &portableProcess{b: b, done: make(chan struct{})}
 	// childEnds are closed right after the start, whatever happens: the
 	// child holds its own copies, and the parent must not keep a write end

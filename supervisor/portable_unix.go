@@ -19,8 +19,9 @@ const portableKillMechanism = "process group"
 // its own fds with O_CLOEXEC, but fds this process inherited without it
 // (from a careless parent, a shell, a test harness) would otherwise pass
 // through every exec into every hook (anchors §3 pitfall 16; os/exec has
-// no close_range in the child). Run when a backend is created: later fds
-// come from Go and are close-on-exec already.
+// no close_range in the child). Run before every start: an fd opened
+// without close-on-exec after the backend was created (cgo code, a raw
+// syscall.Open) must not reach the next child either.
 func closeInheritedFDs() {
 	dir := "/dev/fd"
 	if runtime.GOOS == "linux" {

@@ -327,15 +327,13 @@ func TestPitfall16NoInheritedFDs(t *testing.T) {
 				}
 				t.Cleanup(func() { syscall.Close(fd) })
 			}
-			if kind == "portable" {
-				open()
-			}
 			s := newSuite(t, kind, newBackend(t, kind))
-			if kind == "linux" {
-				open() // after the backend: its launchers are cloned later
-				if flags, _ := fcntlGetFD(fd); flags&syscall.FD_CLOEXEC != 0 {
-					t.Fatal("fd is close-on-exec: the test proves nothing")
-				}
+			// Opened after the backend exists: the Linux launchers are
+			// cloned later, and the portable backend must sweep before
+			// every start, not only when it is created.
+			open()
+			if flags, _ := fcntlGetFD(fd); flags&syscall.FD_CLOEXEC != 0 {
+				t.Fatal("fd is close-on-exec: the test proves nothing")
 			}
 			h := s.hook("fds", "fdlist")
 			for range 2 { // the second fire takes a launcher prepared in the background
