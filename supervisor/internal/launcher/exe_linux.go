@@ -66,8 +66,24 @@ func Load() (*Exe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: reopen memfd read-only (is /proc mounted?): %w", err)
 	}
+	// Move the memfd above every fd number a child is given. The child's
+	// fd setup dup2s its files onto 0, 1, 2, … before execve opens this
+	// path; a memfd that landed on one of those numbers (a process started
+	// with only 0–2 open gets 3) would be overwritten first, and the exec
+	// would fail or run the wrong file.
+	if hi, err := unix.FcntlInt(uintptr(ro), unix.F_DUPFD_CLOEXEC, minExeFD); err == nil {
+		unix.Close(ro)
+		ro = hi
+	} else if ro < minExeFD {
+		unix.Close(ro)
+		return nil, fmt.Errorf("launcher: move memfd above fd %d: %w", minExeFD, err)
+	}
 	return &Exe{fd: ro, path: "/proc/self/fd/" + strconv.Itoa(ro)}, nil
 }
+
+// minExeFD is the lowest fd number the memfd may have: far above the
+// handful of fds (stdio, control, status, cgroup.procs) a launcher gets.
+const minExeFD = 64
 
 // Path is the name to exec the launcher by, valid in this process and in
 // children until they exec (the fd is close-on-exec).
