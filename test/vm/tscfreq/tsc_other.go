@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package main
+
+const haveTSC = false
+
+func rdtsc() uint64 { return 0 }
