@@ -202,9 +202,13 @@ func TestServeBinaryNotify(t *testing.T) {
 	if !strings.HasPrefix(m, "READY=1\n") || !strings.Contains(m, "STATUS=") {
 		t.Fatalf("first state change: %q, want READY=1 with a STATUS", m)
 	}
-	if !fileExists(filepath.Join(dir, "daemon.sh.pid")) {
-		t.Errorf("READY=1 before the daemon hook was started")
-	}
+	// READY=1 comes after the daemon child was started (its exec
+	// succeeded); the script's own first line, which writes the pid file,
+	// may still be a scheduling delay behind. Without prestart the file
+	// would never appear, since nothing fires the hook.
+	waitFor(t, 5*time.Second, "the daemon hook started before READY=1", func() bool {
+		return fileExists(filepath.Join(dir, "daemon.sh.pid"))
+	})
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
