@@ -43,8 +43,13 @@ func TestEnvelope(t *testing.T) {
 	if b, _ := envelope("e", nil); string(b) != `{"event":"e","payload":null}`+"\n" {
 		t.Errorf("nil payload: %q", b)
 	}
-	if _, err := envelope("e", json.RawMessage("{nope")); !errors.Is(err, ErrIO) {
+	// A multi-line payload is compacted, which also validates it; a
+	// one-line payload is the caller's (the Dispatcher's) to validate.
+	if _, err := envelope("e", json.RawMessage("{\nnope")); !errors.Is(err, ErrIO) {
 		t.Errorf("invalid payload: %v", err)
+	}
+	if b, _ := envelope("e", json.RawMessage(`{"a": 1}`)); string(b) != `{"event":"e","payload":{"a": 1}}`+"\n" {
+		t.Errorf("one-line payload copied as is: %q", b)
 	}
 }
 

@@ -169,7 +169,9 @@ type Decision struct {
 
 // Executor runs one hook's children.
 type Executor interface {
-	// Fire delivers one envelope and returns the hook's decision. ctx
+	// Fire delivers one envelope and returns the hook's decision.
+	// payload must be valid JSON (the Dispatcher validates it); it is
+	// compacted only when it spans several lines. ctx
 	// carries the only deadline; when it ends, the executor's cleanup
 	// (kill the child, reset the daemon connection, count the drop) has
 	// run before Fire returns.
