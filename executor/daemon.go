@@ -271,6 +271,7 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.LongLived = true // nothing to prepare for a next start
 	proc, err := spawn(ctx, d.r.opts.Backend, spec, d.r.log)
 	if err != nil {
 		return nil, err

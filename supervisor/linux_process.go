@@ -60,7 +60,7 @@ func (b *linuxBackend) Start(ctx context.Context, spec *Spec) (Process, error) {
 		switch {
 		case b.exe == nil:
 			c, err = b.direct(spec, path, pl)
-		case pipes:
+		case pipes && !spec.LongLived:
 			c, err = pl.take(ctx)
 		default:
 			c, err = b.prepare(pl, spec)

@@ -89,6 +89,11 @@ type Spec struct {
 	AllowUncapped bool
 	// Credential, when set, is the user the child runs as.
 	Credential *Credential
+	// LongLived says the process is expected to run for a long time (a
+	// daemon) and the same spec will not be started again soon: the
+	// backend then keeps nothing prepared for its next start (on Linux, no
+	// launcher parked beside it), so an idle daemon costs one process.
+	LongLived bool
 	// Stdin, Stdout and Stderr, when set, are given to the child as fds
 	// 0, 1 and 2. When nil, the backend creates a pipe and exposes the
 	// parent's end on the Process.
