@@ -176,12 +176,13 @@ func (b *linuxBackend) probeLauncher() error {
 		unix.Close(st[1])
 		return err
 	}
+	exe, files := b.exe.Attach([]uintptr{null.Fd(), null.Fd(), null.Fd(), uintptr(ctl[0]), uintptr(st[1])})
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
-		Files: []uintptr{null.Fd(), null.Fd(), null.Fd(), uintptr(ctl[0]), uintptr(st[1])},
+		Files: files,
 		Sys:   &syscall.SysProcAttr{},
 	}
-	_, pfd, _, err := b.clone(b.exe.Path(), launcher.Argv(0), attr, nil)
+	_, pfd, _, err := b.clone(exe, launcher.Argv(0), attr, nil)
 	null.Close()
 	unix.Close(ctl[0])
 	unix.Close(st[1])

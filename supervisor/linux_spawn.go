@@ -251,12 +251,13 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 			files = append(files, uintptr(fd))
 		}
 	}
+	exe, files := b.exe.Attach(files)
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Credential: sysCredential(pl.cred)},
 	}
-	pid, pfd, placed, err := b.clone(b.exe.Path(), launcher.Argv(len(procs)), attr, g)
+	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs)), attr, g)
 	closeChildEnds(spec, childFDs)
 	unix.Close(ctl[0])
 	unix.Close(st[1])

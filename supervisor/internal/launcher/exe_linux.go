@@ -15,11 +15,10 @@ var ErrNoBlob = errors.New("launcher: no launcher for this platform")
 
 // Exe is the launcher loaded into a sealed, read-only memfd. Nothing on
 // disk is needed, nothing can change it after Load, and the supervisor
-// starts it as Path(), which works for a close-on-exec memfd because the
+// starts it by the name Attach gives, which works for a memfd because the
 // launcher is a static ELF (no interpreter reopens the path).
 type Exe struct {
 	fd   int
-	path string
 	once sync.Once
 }
 
@@ -66,28 +65,26 @@ func Load() (*Exe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: reopen memfd read-only (is /proc mounted?): %w", err)
 	}
-	// Move the memfd above every fd number a child is given. The child's
-	// fd setup dup2s its files onto 0, 1, 2, … before execve opens this
-	// path; a memfd that landed on one of those numbers (a process started
-	// with only 0–2 open gets 3) would be overwritten first, and the exec
-	// would fail or run the wrong file.
-	if hi, err := unix.FcntlInt(uintptr(ro), unix.F_DUPFD_CLOEXEC, minExeFD); err == nil {
-		unix.Close(ro)
-		ro = hi
-	} else if ro < minExeFD {
-		unix.Close(ro)
-		return nil, fmt.Errorf("launcher: move memfd above fd %d: %w", minExeFD, err)
-	}
-	return &Exe{fd: ro, path: "/proc/self/fd/" + strconv.Itoa(ro)}, nil
+	return &Exe{fd: ro}, nil
 }
 
-// minExeFD is the lowest fd number the memfd may have: far above the
-// handful of fds (stdio, control, status, cgroup.procs) a launcher gets.
-const minExeFD = 64
-
-// Path is the name to exec the launcher by, valid in this process and in
-// children until they exec (the fd is close-on-exec).
-func (e *Exe) Path() string { return e.path }
+// Attach appends the memfd to files, the fds a child gets (files[i]
+// becomes fd i), and returns the name to exec the launcher by in that
+// child, with the extended list.
+//
+// Why not exec "/proc/self/fd/<memfd>" directly: the child's fd setup
+// (syscall's forkAndExecInChild) dup2s the files onto 0, 1, 2, … and moves
+// its own exec-status pipe to the first number above them, before execve
+// resolves the path. Whatever number the memfd has, some child (a process
+// started with only fds 0–2, or a busy supervisor whose pipes sit just
+// below the memfd) gets it overwritten and the exec fails with EACCES.
+// Handed over as one of the child's files, it lands on a number of its own
+// that the setup never reuses. The launcher closes it (close_range) before
+// it execs the hook.
+func (e *Exe) Attach(files []uintptr) (path string, out []uintptr) {
+	out = append(files, uintptr(e.fd))
+	return "/proc/self/fd/" + strconv.Itoa(len(out)-1), out
+}
 
 // FD returns the memfd.
 func (e *Exe) FD() int { return e.fd }

@@ -70,7 +70,8 @@ func startLauncherArgv(t *testing.T, exe *Exe, argv []string, wantReady bool, ex
 	for _, f := range extra {
 		files = append(files, f.Fd())
 	}
-	pid, _, err := syscall.StartProcess(exe.Path(), argv, &syscall.ProcAttr{
+	path, files := exe.Attach(files)
+	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
 		Dir:   "/",
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
