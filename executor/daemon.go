@@ -80,6 +80,7 @@ type daemonChild struct {
 	gone    bool             // failed or stopping: its output is ignored
 	exitErr error            // the direct child exited while stdout drains
 	eof     bool             // stdout ended while a fire waited
+	failed  bool             // retired by a failure (not a clean stop); set before stop runs
 }
 
 // daemonReply is a reply line or the error that ended the wait.
@@ -416,6 +417,7 @@ func (d *daemonExecutor) failLocked(c *daemonChild, err error, grace time.Durati
 		return
 	}
 	c.gone = true
+	c.failed = true
 	if c.waiting != nil {
 		c.waiting <- daemonReply{err: err}
 		c.waiting = nil
@@ -515,7 +517,13 @@ func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 		c.errW.Close()
 	}
 	if tail := c.ring.Bytes(); len(bytes.TrimSpace(tail)) > 0 {
-		d.r.log.Warn("hooks: daemon child stderr at stop (redacted)", "hook", d.h.Name, "pid", c.proc.Pid(),
+		// After a failure the tail is evidence (warn); at a clean stop
+		// (close, reload) it is just the daemon's chatter (debug).
+		log := d.r.log.Debug
+		if c.failed {
+			log = d.r.log.Warn
+		}
+		log("hooks: daemon child stderr at stop (redacted)", "hook", d.h.Name, "pid", c.proc.Pid(),
 			"stderr_bytes", c.ring.Total(), "stderr", c.ring.Redacted())
 	}
 	if err := c.proc.Release(); err != nil {
