@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -227,11 +228,11 @@ func lookupTestIDs(t *testing.T) testIDs {
 	t.Helper()
 	uid, _, _, err := lookupUser("nobody")
 	if err != nil {
-		t.Skipf("no user nobody: %v", err)
+		testutil.SkipOrFail(t, "no user nobody: %v", err)
 	}
 	gid, err := lookupGroup("nogroup")
 	if err != nil {
-		t.Skipf("no group nogroup: %v", err)
+		testutil.SkipOrFail(t, "no group nogroup: %v", err)
 	}
 	return testIDs{uid, gid}
 }

@@ -26,7 +26,7 @@ import (
 func needSh(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("needs /bin/sh")
+		testutil.SkipOrFail(t, "needs /bin/sh")
 	}
 }
 

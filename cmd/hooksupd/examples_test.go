@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 // TestExamplesDemo runs examples/demo.sh end to end: it builds hooksupd
@@ -19,10 +21,10 @@ func TestExamplesDemo(t *testing.T) {
 		t.Skip("builds two binaries")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to build the demo with")
+		testutil.SkipOrFail(t, "no go command to build the demo with")
 	}
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("no bash")
+		testutil.SkipOrFail(t, "no bash")
 	}
 	script, err := filepath.Abs("../../examples/demo.sh")
 	if err != nil {

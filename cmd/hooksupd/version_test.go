@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 func TestVersion(t *testing.T) {
@@ -34,7 +36,7 @@ func TestVersionLdflags(t *testing.T) {
 		t.Skip("builds another binary")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command to build with")
+		testutil.SkipOrFail(t, "no go command to build with")
 	}
 	bin := filepath.Join(t.TempDir(), "hooksupd")
 	if err := buildBinary(bin, false, "-ldflags", "-X main.version=v9.8.7"); err != nil {
