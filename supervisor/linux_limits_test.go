@@ -184,14 +184,18 @@ func TestLinuxCPUQuota(t *testing.T) {
 	periods := int64(elapsed / (100 * time.Millisecond))
 	share := float64(s1.CPU-s0.CPU) / float64(elapsed)
 	t.Logf("CPU share %.3f of one CPU; throttled in %d of %d periods", share, throttled, periods)
+	// A throttled period is one whose 20 ms quota was used up, so the
+	// share has a floor that foreign load cannot lower: the quota of the
+	// throttled periods. (The 15-25% acceptance bound, on a quiet host,
+	// is in test/acceptance_linux_test.go.)
+	floor := 0.9 * float64(throttled) * 0.020 / elapsed.Seconds()
 	switch {
 	case share > 0.25:
 		t.Errorf("CPU share = %.3f, over the 20%% quota", share)
-	case share >= 0.15:
-	case throttled*2 >= periods:
-		t.Errorf("CPU share = %.3f while throttled in %d of %d periods, want 0.15..0.25", share, throttled, periods)
-	default:
-		t.Logf("host too busy to reach the quota (load from other processes); only the upper bound was checked")
+	case share < floor:
+		t.Errorf("CPU share = %.3f, below the %.3f that %d throttled periods imply", share, floor, throttled)
+	case throttled == 0:
+		t.Logf("never throttled in %d periods: host too busy to reach the quota; only the upper bound was checked", periods)
 	}
 }
 

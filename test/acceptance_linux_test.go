@@ -217,7 +217,9 @@ limits.cpu_max = "20%%"`, pidfile)), &logBuf{})
 	case share >= 0.15:
 	case th0 < 0:
 		t.Errorf("CPU share = %.3f and no throttling counter to tell load from the quota", share)
-	case (th1-th0)*2 >= periods:
+	case (th1-th0)*10 >= periods*9:
+		// Throttled in nearly every period: the quota, not foreign load,
+		// bounded the hook, so it must have had its 20%.
 		t.Errorf("CPU share = %.3f while throttled in %d of %d periods, want 0.15..0.25", share, th1-th0, periods)
 	default:
 		t.Logf("host too busy to reach the quota; only the upper bound was checked")
