@@ -151,13 +151,15 @@ func runFire(args []string) int {
 			return exitInternal
 		}
 	}
-	out, err := json.Marshal(res.Wire(*trace))
-	if err != nil {
+	// Not HTML: "<" in a payload stays "<", as the socket replies have it.
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res.Wire(*trace)); err != nil {
 		errorf("fire: encoding the result: %v", err)
 		return exitInternal
 	}
-	out = append(out, '\n')
-	if _, err := os.Stdout.Write(out); err != nil {
+	if _, err := os.Stdout.Write(out.Bytes()); err != nil {
 		errorf("fire: writing the result: %v", err)
 		return exitInternal
 	}

@@ -319,3 +319,18 @@ func TestFireTimeoutFlag(t *testing.T) {
 	}
 	waitGone(t, 2*time.Second, readPids(t, pidfile, 1, time.Second)...)
 }
+
+// TestFireNoHTMLEscaping: the result is JSON for programs, not HTML: a
+// payload's "<", ">" and "&" come back as written, as in socket replies.
+func TestFireNoHTMLEscaping(t *testing.T) {
+	cfg := fireSetup(t, func(dir string) string {
+		return hookBlock("h", "pre_store", filepath.Join(dir, "modify.sh"), 0)
+	})
+	r := hooksupd(t, `{"title":"a<b>&c"}`, "fire", "-c", cfg, "pre_store")
+	if r.code != 0 {
+		t.Fatalf("exit %d; stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, `"title":"a<b>&c"`) {
+		t.Errorf("payload escaped in %s", r.stdout)
+	}
+}
