@@ -69,9 +69,7 @@ func TestExitErrorMessages(t *testing.T) {
 // TestExecCloseDrains: Close lets an in-flight child finish within the
 // grace; one that outlives it is killed and its fire fails with ErrClosed.
 func TestExecCloseDrains(t *testing.T) {
-	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("needs /bin/sh")
-	}
+	needSh(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	testutil.CheckFDLeak(t)
 	dir := t.TempDir()
