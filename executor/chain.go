@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // chainHook is one hook of a chain with the fail mode the chain applies to
@@ -19,18 +21,18 @@ type chainHook struct {
 	// hook is the configured hook, unchanged: executors are resolved from
 	// it, so a forced fail mode never creates a second executor (seed
 	// weakness: PE-1 duplicated executors).
-	hook     Hook
-	failMode FailMode
+	hook     config.Hook
+	failMode config.FailMode
 	metrics  *HookMetrics
 }
 
 // resolveFunc returns the executor of a hook (the registry, or a fake in
 // tests).
-type resolveFunc func(h *Hook) (Executor, error)
+type resolveFunc func(h *config.Hook) (Executor, error)
 
 // chain runs the hooks of one event for one config generation.
 type chain struct {
-	event   Event
+	event   config.Event
 	hooks   []chainHook // chain order: priority descending, ties in file order
 	resolve resolveFunc
 	logger  *slog.Logger
@@ -43,7 +45,7 @@ type chain struct {
 // newChain orders hooks for the chain: a stable sort by priority
 // descending, ties in file order. HooksFor already returns that order; the
 // sort makes the chain's guarantee independent of it.
-func newChain(ev Event, hooks []chainHook, resolve resolveFunc, logger *slog.Logger, violations *atomic.Uint64) *chain {
+func newChain(ev config.Event, hooks []chainHook, resolve resolveFunc, logger *slog.Logger, violations *atomic.Uint64) *chain {
 	hs := append([]chainHook(nil), hooks...)
 	sort.SliceStable(hs, func(i, j int) bool {
 		if hs[i].hook.Priority != hs[j].hook.Priority {
@@ -88,8 +90,8 @@ func (c *chain) selectHooks(namespaces []string) []*chainHook {
 
 // honoursModify and honoursDeny: notify events (and post-events) cannot
 // change an outcome that already happened.
-func (c *chain) honoursModify() bool { return c.event.Kind != KindNotify && c.event.Pre }
-func (c *chain) honoursDeny() bool   { return c.event.Kind != KindNotify }
+func (c *chain) honoursModify() bool { return c.event.Kind != config.KindNotify && c.event.Pre }
+func (c *chain) honoursDeny() bool   { return c.event.Kind != config.KindNotify }
 
 // fire runs the chain (seed §4.2) and always returns a Result.
 //
@@ -134,7 +136,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			ch.metrics.count(ErrorKind(ErrDeadlineExhausted))
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceSkipped,
 				Error: ErrorKind(ErrDeadlineExhausted)})
-			if ch.failMode == FailClosed {
+			if ch.failMode == config.FailClosed {
 				c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=closed, denying",
 					"hook", h.Name, "event", c.event.Name)
 				return denyResult(res, fmt.Sprintf("hook %s skipped under fail_mode=closed: chain class deadline exhausted", h.Name), 504)
@@ -153,7 +155,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			ch.metrics.Observe(kind, dur)
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceError, Duration: dur,
 				Error: kind, Ran: hookRan(err)})
-			if ch.failMode == FailClosed {
+			if ch.failMode == config.FailClosed {
 				c.logger.Warn("hooks: chain hook errored; fail_mode=closed, denying",
 					"hook", h.Name, "event", c.event.Name, "kind", kind, "duration", dur, "err", err)
 				return denyResult(res, fmt.Sprintf("hook %s errored under fail_mode=closed: %v", h.Name, err), 503)
@@ -218,7 +220,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 
 // fireOne runs one hook with its own timeout inside the chain context and
 // returns the decision, the error and how long it took.
-func (c *chain) fireOne(chainCtx context.Context, h *Hook, payload json.RawMessage) (Decision, time.Duration, error) {
+func (c *chain) fireOne(chainCtx context.Context, h *config.Hook, payload json.RawMessage) (Decision, time.Duration, error) {
 	ctx, cancel := chainCtx, context.CancelFunc(func() {})
 	if h.Timeout > 0 {
 		// Timeout 0 leaves the hook bounded by the class deadline alone.

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // fakeExec is an in-memory Executor: it records what it was given and
@@ -72,8 +74,8 @@ func waitCtx() *fakeExec {
 var (
 	dAllow  = Decision{Action: ActionAllow}
 	dDeny   = Decision{Action: ActionDeny, Reason: "policy says no", Code: 451}
-	preEvt  = Event{Name: "pre_store", Class: "write", Deadline: 5 * time.Second, Kind: KindDecision, Pre: true, MemoryDelta: true}
-	postEvt = Event{Name: "post_store", Class: "write", Deadline: 5 * time.Second, Kind: KindNotify}
+	preEvt  = config.Event{Name: "pre_store", Class: "write", Deadline: 5 * time.Second, Kind: config.KindDecision, Pre: true, MemoryDelta: true}
+	postEvt = config.Event{Name: "post_store", Class: "write", Deadline: 5 * time.Second, Kind: config.KindNotify}
 )
 
 func dModify(delta string) Decision {
@@ -92,7 +94,7 @@ func dAsk(prompt string) Decision {
 type th struct {
 	name     string
 	exe      *fakeExec
-	failMode FailMode
+	failMode config.FailMode
 	priority int32
 	index    int
 	timeout  time.Duration
@@ -101,7 +103,7 @@ type th struct {
 
 // testChain builds a chain over fake executors. Hooks keep the given order
 // as file order unless index is set.
-func testChain(ev Event, hooks ...th) (*chain, map[string]*HookMetrics, *atomic.Uint64) {
+func testChain(ev config.Event, hooks ...th) (*chain, map[string]*HookMetrics, *atomic.Uint64) {
 	exes := map[string]Executor{}
 	metrics := map[string]*HookMetrics{}
 	var chs []chainHook
@@ -112,7 +114,7 @@ func testChain(ev Event, hooks ...th) (*chain, map[string]*HookMetrics, *atomic.
 		}
 		fm := h.failMode
 		if fm == "" {
-			fm = FailOpen
+			fm = config.FailOpen
 		}
 		to := h.timeout
 		if to == 0 {
@@ -125,13 +127,13 @@ func testChain(ev Event, hooks ...th) (*chain, map[string]*HookMetrics, *atomic.
 		exes[h.name] = h.exe
 		metrics[h.name] = NewHookMetrics()
 		chs = append(chs, chainHook{
-			hook: Hook{Name: h.name, Event: ev.Name, Command: "/bin/" + h.name, Priority: h.priority,
+			hook: config.Hook{Name: h.name, Event: ev.Name, Command: "/bin/" + h.name, Priority: h.priority,
 				Timeout: to, Enabled: true, Namespace: ns, FailMode: h.failMode, Index: idx},
 			failMode: fm,
 			metrics:  metrics[h.name],
 		})
 	}
-	resolve := func(h *Hook) (Executor, error) {
+	resolve := func(h *config.Hook) (Executor, error) {
 		e, ok := exes[h.Name]
 		if !ok {
 			return nil, fmt.Errorf("no executor for %s", h.Name)
@@ -309,7 +311,7 @@ func TestChainOrdering(t *testing.T) {
 }
 
 func TestChainClassDeadline(t *testing.T) {
-	for _, fm := range []FailMode{FailOpen, FailClosed} {
+	for _, fm := range []config.FailMode{config.FailOpen, config.FailClosed} {
 		t.Run(string(fm), func(t *testing.T) {
 			ev := preEvt
 			ev.Deadline = 100 * time.Millisecond
@@ -346,11 +348,11 @@ func TestChainClassDeadline(t *testing.T) {
 				t.Errorf("slow hook metrics = %+v", s)
 			}
 			switch fm {
-			case FailOpen:
+			case config.FailOpen:
 				if res.Decision != ActionAllow {
 					t.Errorf("open: decision %s, want allow", res.Decision)
 				}
-			case FailClosed:
+			case config.FailClosed:
 				want := "hook late skipped under fail_mode=closed: chain class deadline exhausted"
 				if res.Decision != ActionDeny || res.Code != 504 || res.Reason != want {
 					t.Errorf("closed: got %s %d %q, want deny 504 %q", res.Decision, res.Code, res.Reason, want)
@@ -391,7 +393,7 @@ func TestChainHookBudget(t *testing.T) {
 	}
 
 	// The hook's own timeout ends its fire, not the class deadline.
-	c, _, _ = testChain(ev, th{name: "stuck", exe: waitCtx(), timeout: 50 * time.Millisecond, failMode: FailClosed})
+	c, _, _ = testChain(ev, th{name: "stuck", exe: waitCtx(), timeout: 50 * time.Millisecond, failMode: config.FailClosed})
 	start := time.Now()
 	res = c.fire(context.Background(), nil, json.RawMessage(`{}`))
 	if el := time.Since(start); el < 50*time.Millisecond || el > time.Second {
@@ -435,7 +437,7 @@ func TestChainCallerCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	e := answer(dAllow)
-	c, _, _ := testChain(preEvt, th{name: "h", exe: e, failMode: FailClosed})
+	c, _, _ := testChain(preEvt, th{name: "h", exe: e, failMode: config.FailClosed})
 	res := c.fire(ctx, nil, json.RawMessage(`{}`))
 	if e.calls() != 0 || res.Decision != ActionDeny || res.Code != 504 {
 		t.Errorf("cancelled fire: calls %d, res %+v", e.calls(), res)
@@ -462,7 +464,7 @@ func TestChainFailModes(t *testing.T) {
 		{context.DeadlineExceeded, "timeout", true}, // a bare context error is still a timeout
 	}
 	for _, tt := range tests {
-		for _, fm := range []FailMode{FailOpen, FailClosed} {
+		for _, fm := range []config.FailMode{config.FailOpen, config.FailClosed} {
 			t.Run(tt.kind+"/"+string(fm), func(t *testing.T) {
 				next := answer(dAllow)
 				c, metrics, _ := testChain(preEvt, th{name: "bad", exe: failing(tt.err), failMode: fm}, th{name: "next", exe: next})
@@ -474,7 +476,7 @@ func TestChainFailModes(t *testing.T) {
 				if metrics["bad"].Snapshot().Outcomes[tt.kind] != 1 {
 					t.Errorf("metrics outcomes = %v", metrics["bad"].Snapshot().Outcomes)
 				}
-				if fm == FailOpen {
+				if fm == config.FailOpen {
 					if res.Decision != ActionAllow || next.calls() != 1 {
 						t.Errorf("open: %s, next calls %d", res.Decision, next.calls())
 					}
@@ -497,13 +499,15 @@ func (*spawnErr) Error() string { return "hook spawn failed for /bin/missing: no
 func (*spawnErr) Unwrap() error { return ErrSpawn }
 
 func TestChainResolveErrorAndBadAction(t *testing.T) {
-	c, _, _ := testChain(preEvt, th{name: "a", exe: answer(Decision{Action: "maybe"}), failMode: FailClosed})
+	c, _, _ := testChain(preEvt, th{name: "a", exe: answer(Decision{Action: "maybe"}), failMode: config.FailClosed})
 	res := c.fire(context.Background(), nil, json.RawMessage(`{}`))
 	if res.Decision != ActionDeny || res.Hooks[0].Error != "decode" {
 		t.Errorf("unknown action from executor: %+v", res)
 	}
 	c, _, _ = testChain(preEvt, th{name: "a", exe: answer(dAllow)})
-	c.resolve = func(*Hook) (Executor, error) { return nil, fmt.Errorf("%w: /bin/a not allowed", ErrPolicyRefused) }
+	c.resolve = func(*config.Hook) (Executor, error) {
+		return nil, fmt.Errorf("%w: /bin/a not allowed", ErrPolicyRefused)
+	}
 	res = c.fire(context.Background(), nil, json.RawMessage(`{}`))
 	if res.Decision != ActionAllow || res.Hooks[0] != (Trace{Hook: "a", Decision: "error", Error: "policy", Ran: false, Duration: res.Hooks[0].Duration}) {
 		t.Errorf("resolve error: %+v", res.Hooks)
@@ -542,7 +546,7 @@ func TestChainNotifyEvent(t *testing.T) {
 	}
 
 	// A decision event that is not a pre-event honours deny but not modify.
-	ev := Event{Name: "gate", Kind: KindDecision, Pre: false, Deadline: time.Second}
+	ev := config.Event{Name: "gate", Kind: config.KindDecision, Pre: false, Deadline: time.Second}
 	c, _, _ = testChain(ev, th{name: "mod", exe: answer(dModify(`{"a":1}`))}, th{name: "deny", exe: answer(dDeny)})
 	if res := c.fire(context.Background(), nil, json.RawMessage(`{}`)); res.Decision != ActionDeny || res.Delta != nil {
 		t.Errorf("non-pre decision event: %+v", res)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/ndjson"
 	"github.com/hooksupd/hooksupd/redact"
 	"github.com/hooksupd/hooksupd/supervisor"
@@ -47,7 +48,9 @@ func restartDelay(n int) time.Duration {
 // not at the next fire.
 type daemonExecutor struct {
 	r       *Registry
-	h       Hook
+	p       *plan
+	h       *config.Hook    // &p.hook
+	spec    supervisor.Spec // p.spec, LongLived
 	lineMax int
 	// sem is the single-flight slot. Channel send waiters are queued in
 	// FIFO order, so fires are served oldest first, and a waiter can give
@@ -89,8 +92,10 @@ type daemonReply struct {
 	err  error
 }
 
-func newDaemonExecutor(r *Registry, h Hook) *daemonExecutor {
-	return &daemonExecutor{r: r, h: h, lineMax: stdoutMax(&h), sem: make(chan struct{}, 1)}
+func newDaemonExecutor(r *Registry, p *plan) *daemonExecutor {
+	d := &daemonExecutor{r: r, p: p, h: &p.hook, spec: p.spec, lineMax: p.stdoutMax, sem: make(chan struct{}, 1)}
+	d.spec.LongLived = true // nothing to prepare for a next start
+	return d
 }
 
 // acquire takes the single-flight slot within ctx.
@@ -119,7 +124,7 @@ func (d *daemonExecutor) Prestart(ctx context.Context) error {
 
 // Fire sends one request line and waits for the reply line.
 func (d *daemonExecutor) Fire(ctx context.Context, event string, payload json.RawMessage) (Decision, error) {
-	ctx, cancel := withHookTimeout(ctx, &d.h)
+	ctx, cancel := withHookTimeout(ctx, d.h)
 	defer cancel()
 	dec, err := d.fire(ctx, event, payload)
 	if err != nil {
@@ -187,7 +192,7 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 	if rep.err != nil {
 		return Decision{}, rep.err // the child was failed by whoever sent it
 	}
-	dec, err := ParseDecision(rep.line, d.r.memoryDelta(event))
+	dec, err := ParseDecision(rep.line, d.p.memoryDelta)
 	if err != nil {
 		// A stray debug print or garbage: the framing is lost.
 		d.mu.Lock()
@@ -268,16 +273,11 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec, err := buildSpec(&d.h, d.h.Event)
+	proc, err := spawn(ctx, d.r.opts.Backend, &d.spec, d.r.log)
 	if err != nil {
 		return nil, err
 	}
-	spec.LongLived = true // nothing to prepare for a next start
-	proc, err := spawn(ctx, d.r.opts.Backend, spec, d.r.log)
-	if err != nil {
-		return nil, err
-	}
-	c := &daemonChild{d: d, proc: proc, stdin: proc.Stdin(), ring: redact.NewRing(stderrTail(&d.h)), started: time.Now()}
+	c := &daemonChild{d: d, proc: proc, stdin: proc.Stdin(), ring: redact.NewRing(d.p.stderrTail), started: time.Now()}
 	c.split = ndjson.NewSplitter(d.lineMax, c.onLine, c.onTooLong)
 	// Watch owns the file it is given even when it fails.
 	if c.outW, err = loop.Watch(proc.Stdout(), daemonStdout{c}); err == nil {
@@ -341,7 +341,7 @@ func (s daemonStdout) OnClose(err error) {
 func (d *daemonExecutor) exitStatusError(c *daemonChild) error {
 	st, _ := c.proc.Wait(context.Background())
 	if st.OOMKilled {
-		return oomError(d.h.Limits)
+		return oomError(d.spec.Limits)
 	}
 	return exitError(st)
 }
@@ -561,7 +561,7 @@ func (d *daemonExecutor) Close(ctx context.Context) error {
 func (d *daemonExecutor) state() HookState {
 	d.mu.Lock()
 	c := d.cur
-	s := HookState{Mode: ModeDaemon, Restarts: d.restarts, LastError: d.lastErr}
+	s := HookState{Mode: config.ModeDaemon, Restarts: d.restarts, LastError: d.lastErr}
 	d.mu.Unlock()
 	if c != nil {
 		s.Running = true

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -58,7 +59,7 @@ type Dispatcher struct {
 // generation is one loaded config with its chains. A fire pins the
 // generation it starts on and runs entirely on it.
 type generation struct {
-	cfg     *Config
+	cfg     *config.Config
 	chains  map[string]*chain
 	gate    gate
 	refs    atomic.Int64
@@ -85,7 +86,7 @@ func (g *generation) retire() {
 // for. Every enabled hook that sets limits must be enforceable by the
 // backend unless it sets allow_uncapped; otherwise New returns a
 // *ConfigError naming each such hook and limit.
-func New(cfg *Config, opts Options) (*Dispatcher, error) {
+func New(cfg *config.Config, opts Options) (*Dispatcher, error) {
 	if cfg == nil {
 		return nil, errors.New("executor: nil config")
 	}
@@ -134,7 +135,7 @@ func New(cfg *Config, opts Options) (*Dispatcher, error) {
 }
 
 // build validates cfg and makes its generation.
-func (d *Dispatcher) build(cfg *Config) (*generation, error) {
+func (d *Dispatcher) build(cfg *config.Config) (*generation, error) {
 	if cfg == nil {
 		return nil, errors.New("executor: nil config")
 	}
@@ -143,7 +144,7 @@ func (d *Dispatcher) build(cfg *Config) (*generation, error) {
 	}
 	events := cfg.Events
 	if events == nil {
-		events = BuiltinEvents()
+		events = config.BuiltinEvents()
 	}
 	g := &generation{cfg: cfg, chains: make(map[string]*chain, len(events)),
 		gate: newGate(cfg.Enforce), drained: make(chan struct{})}
@@ -188,37 +189,37 @@ func limitFields(l supervisor.Limits) []limitField {
 // checkLimits refuses a config that asks for limits the backend cannot
 // enforce, unless the hook allows running uncapped: a cap that silently
 // does nothing is worse than a config error.
-func (d *Dispatcher) checkLimits(cfg *Config) error {
-	var errs []FieldError
+func (d *Dispatcher) checkLimits(cfg *config.Config) error {
+	var errs []config.FieldError
 	backend := d.backend.Mechanisms().Backend
 	for _, h := range cfg.Hooks {
-		if !h.Enabled || h.AllowUncapped || h.Limits.IsZero() || d.backend.CanEnforce(h.Limits) == nil {
+		if !h.Enabled || h.AllowUncapped || h.Limits.IsZero() || d.backend.CanEnforce(supervisorLimits(h.Limits)) == nil {
 			continue
 		}
 		n := len(errs)
-		for _, f := range limitFields(h.Limits) {
+		for _, f := range limitFields(supervisorLimits(h.Limits)) {
 			if err := d.backend.CanEnforce(f.l); err != nil {
 				errs = append(errs, limitError(&h, "limits."+f.key, backend, err))
 			}
 		}
 		if len(errs) == n { // only the combination is refused
-			errs = append(errs, limitError(&h, "limits", backend, d.backend.CanEnforce(h.Limits)))
+			errs = append(errs, limitError(&h, "limits", backend, d.backend.CanEnforce(supervisorLimits(h.Limits))))
 		}
 	}
 	if len(errs) > 0 {
-		return &ConfigError{Errors: errs}
+		return &config.ConfigError{Errors: errs}
 	}
 	return nil
 }
 
-func limitError(h *Hook, field, backend string, err error) FieldError {
+func limitError(h *config.Hook, field, backend string, err error) config.FieldError {
 	msg := fmt.Sprintf("the %s backend cannot enforce limits; set allow_uncapped = true to run uncapped", backend)
 	if backend != "portable" {
 		// Say what is missing (a controller, a kernel feature): unlike the
 		// portable backend, the Linux one can enforce limits in general.
 		msg = fmt.Sprintf("the %s backend cannot enforce limits (%v); set allow_uncapped = true to run uncapped", backend, err)
 	}
-	return FieldError{Pos: h.Pos, Hook: h.Name, Field: field, Msg: msg}
+	return config.FieldError{Pos: h.Pos, Hook: h.Name, Field: field, Msg: msg}
 }
 
 // metricsFor returns the counters of the named hook, creating them on
@@ -234,7 +235,7 @@ func (d *Dispatcher) metricsFor(name string) *HookMetrics {
 	return m
 }
 
-func (d *Dispatcher) logPreflight(cfg *Config) {
+func (d *Dispatcher) logPreflight(cfg *config.Config) {
 	for _, l := range Preflight(cfg) {
 		d.log.Log(context.Background(), l.Level, "hooks.enforce preflight: "+l.Text, "event", l.Event)
 	}
@@ -327,7 +328,7 @@ func normalizePayload(p json.RawMessage) (json.RawMessage, error) {
 // removed or changed hooks are stopped and unchanged hooks keep theirs.
 // The spawn policy applies from the next spawn. [supervisor] settings
 // apply only at the next start.
-func (d *Dispatcher) Reload(cfg *Config) error {
+func (d *Dispatcher) Reload(cfg *config.Config) error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
@@ -358,7 +359,7 @@ func (d *Dispatcher) Reload(cfg *Config) error {
 
 // drainBound is how long a retired generation's fires may still run: the
 // longest class deadline or hook timeout, plus time for kills and reaps.
-func drainBound(cfg *Config) time.Duration {
+func drainBound(cfg *config.Config) time.Duration {
 	longest := time.Duration(0)
 	for _, ev := range cfg.Events {
 		longest = max(longest, ev.Deadline)
@@ -402,7 +403,7 @@ func (d *Dispatcher) drain(old *generation, bound time.Duration) {
 }
 
 // pruneMetrics drops the counters of hooks no longer in cfg.
-func (d *Dispatcher) pruneMetrics(cfg *Config) {
+func (d *Dispatcher) pruneMetrics(cfg *config.Config) {
 	keep := make(map[string]bool, len(cfg.Hooks))
 	for _, h := range cfg.Hooks {
 		keep[h.Name] = true
@@ -428,7 +429,7 @@ func (d *Dispatcher) Prestart(ctx context.Context) error {
 }
 
 // Config returns the config in use. It must not be modified.
-func (d *Dispatcher) Config() *Config { return d.cur.Load().cfg }
+func (d *Dispatcher) Config() *config.Config { return d.cur.Load().cfg }
 
 // Status is a point-in-time report of a Dispatcher.
 type Status struct {
@@ -448,12 +449,12 @@ type Status struct {
 type HookStatus struct {
 	Name      string
 	Event     string
-	Mode      Mode
+	Mode      config.Mode
 	Priority  int32
 	Enabled   bool
 	Namespace string
 	// FailMode is the mode the chain applies ([enforce] may force closed).
-	FailMode FailMode
+	FailMode config.FailMode
 	Metrics  MetricsSnapshot
 	// State is the live state of the hook's executor; zero but for Mode
 	// before its first fire.
@@ -477,7 +478,7 @@ func (d *Dispatcher) Status() Status {
 			mode = c.event.DefaultMode
 		}
 		if mode == "" {
-			mode = ModeExec
+			mode = config.ModeExec
 		}
 		hs := HookStatus{Name: h.Name, Event: h.Event, Mode: mode, Priority: h.Priority, Enabled: h.Enabled,
 			Namespace: h.Namespace, FailMode: g.gate.failMode(&h), Metrics: d.metricsFor(h.Name).Snapshot(), State: HookState{Mode: mode}}

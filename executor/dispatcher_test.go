@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -69,9 +70,9 @@ func hookTOML(name, event, command string, priority int, extra ...string) string
 
 // testConfig parses hooks.toml text; the hooks live in a temp dir under
 // the world-writable /tmp, so strict_modes is off.
-func testConfig(t *testing.T, body string) *Config {
+func testConfig(t *testing.T, body string) *config.Config {
 	t.Helper()
-	cfg, err := Parse("hooks.toml", []byte("[policy]\nstrict_modes = false\n"+body))
+	cfg, err := config.Parse("hooks.toml", []byte("[policy]\nstrict_modes = false\n"+body))
 	if err != nil {
 		t.Fatalf("config:\n%s\n%v", body, err)
 	}
@@ -88,7 +89,7 @@ func portableBackend(t *testing.T) supervisor.Backend {
 	return b
 }
 
-func newTestDispatcher(t *testing.T, cfg *Config) *Dispatcher {
+func newTestDispatcher(t *testing.T, cfg *config.Config) *Dispatcher {
 	t.Helper()
 	d, err := New(cfg, Options{Backend: portableBackend(t)})
 	if err != nil {
@@ -177,8 +178,8 @@ esac`)
 	for _, h := range st.Hooks {
 		byName[h.Name] = h
 	}
-	if s := byName["stamp"]; s.Metrics.Fires != 2 || s.Metrics.Outcomes["modify"] != 2 || s.Mode != ModeExec ||
-		s.Priority != 200 || s.FailMode != FailOpen || !s.Enabled || s.State.Mode != ModeExec {
+	if s := byName["stamp"]; s.Metrics.Fires != 2 || s.Metrics.Outcomes["modify"] != 2 || s.Mode != config.ModeExec ||
+		s.Priority != 200 || s.FailMode != config.FailOpen || !s.Enabled || s.State.Mode != config.ModeExec {
 		t.Errorf("stamp status %+v", s)
 	}
 	if s := byName["deny-team"]; s.Metrics.Fires != 1 || s.Namespace != "team/*" {
@@ -193,7 +194,7 @@ func TestDispatcherLimits(t *testing.T) {
 	cmd := script(t, dir, "h", shAllow)
 	capped := hookTOML("capped", "pre_store", cmd, 1, "[hook.limits]", `memory_max = "64M"`, "pids_max = 32")
 	_, err := New(testConfig(t, capped), Options{Backend: portableBackend(t)})
-	var ce *ConfigError
+	var ce *config.ConfigError
 	if !errors.As(err, &ce) || len(ce.Errors) != 2 {
 		t.Fatalf("New with limits on the portable backend: %v", err)
 	}
@@ -282,7 +283,7 @@ func TestDispatcherEnforce(t *testing.T) {
 		t.Errorf("resolved namespace: %+v", res)
 	}
 	for _, h := range d.Status().Hooks {
-		if h.Name == "broken" && h.FailMode != FailClosed {
+		if h.Name == "broken" && h.FailMode != config.FailClosed {
 			t.Errorf("status fail mode %s, want the forced closed", h.FailMode)
 		}
 	}
@@ -518,7 +519,7 @@ func TestDispatcherReloadRace(t *testing.T) {
 	cmd := script(t, t.TempDir(), "h", shAllow)
 	// The hook is scoped elsewhere, so fires exercise the generation
 	// protocol without spawning.
-	cfg := func(prio int) *Config {
+	cfg := func(prio int) *config.Config {
 		return testConfig(t, hookTOML("h", "pre_store", cmd, prio, `namespace = "elsewhere"`))
 	}
 	d := newTestDispatcher(t, cfg(1))

@@ -1,10 +1,9 @@
 package executor
 
 import (
-	"os"
 	"sort"
 
-	"github.com/hooksupd/hooksupd/supervisor"
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // childPath is the PATH every child starts with. It is fixed rather than
@@ -26,7 +25,7 @@ const childPath = "/usr/local/bin:/usr/bin:/bin"
 //
 // The result is sorted by name, so a child sees the same environment
 // order on every fire.
-func childEnv(h *Hook, event string, lookup func(string) (string, bool)) []string {
+func childEnv(h *config.Hook, event string, lookup func(string) (string, bool)) []string {
 	vars := map[string]string{"PATH": childPath}
 	for _, name := range h.PassEnv {
 		if v, ok := lookup(name); ok {
@@ -48,54 +47,4 @@ func childEnv(h *Hook, event string, lookup func(string) (string, bool)) []strin
 		env[i] = k + "=" + vars[k]
 	}
 	return env
-}
-
-// buildSpec turns a hook into the spec of one child for event. Stdio is
-// left nil: the backend creates the pipes.
-func buildSpec(h *Hook, event string) (*supervisor.Spec, error) {
-	cred, err := credential(h)
-	if err != nil {
-		return nil, &supervisor.SpawnError{Path: h.Command, Err: err}
-	}
-	return &supervisor.Spec{
-		Name:          h.Name,
-		Path:          h.Command,
-		Args:          h.Args,
-		Env:           childEnv(h, event, os.LookupEnv),
-		Dir:           h.Dir,
-		Limits:        h.Limits,
-		AllowUncapped: h.AllowUncapped,
-		Credential:    cred,
-	}, nil
-}
-
-// credential resolves the hook's user and group (names or numeric ids,
-// with the config's lookupUser/lookupGroup) into a Credential; nil when
-// neither is set. A user without a group runs with the user's primary
-// group (gid = uid for a numeric uid without a passwd entry). A group
-// without a user keeps the supervisor's uid. Supplementary groups are
-// dropped.
-func credential(h *Hook) (*supervisor.Credential, error) {
-	if h.User == "" && h.Group == "" {
-		return nil, nil
-	}
-	cred := &supervisor.Credential{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Groups: []uint32{}}
-	if h.User != "" {
-		uid, gid, hasGID, err := lookupUser(h.User)
-		if err != nil {
-			return nil, err
-		}
-		if !hasGID {
-			gid = uid
-		}
-		cred.UID, cred.GID = uid, gid
-	}
-	if h.Group != "" {
-		gid, err := lookupGroup(h.Group)
-		if err != nil {
-			return nil, err
-		}
-		cred.GID = gid
-	}
-	return cred, nil
 }

@@ -1,13 +1,16 @@
 package executor
 
 import (
+	"os"
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 func TestChildEnvIsAnAllowlist(t *testing.T) {
-	h := &Hook{
+	h := &config.Hook{
 		Name:    "audit",
 		Env:     map[string]string{"B": "2", "A": "1", "HOOKSUPD_EVENT": "spoof", "TZ": "UTC"},
 		PassEnv: []string{"LANG", "UNSET", "TZ"},
@@ -26,33 +29,59 @@ func TestChildEnvIsAnAllowlist(t *testing.T) {
 		t.Errorf("env\n got %q\nwant %q", got, want)
 	}
 	// The hook's env table may set PATH explicitly.
-	h2 := &Hook{Name: "p", Env: map[string]string{"PATH": "/opt/bin"}}
+	h2 := &config.Hook{Name: "p", Env: map[string]string{"PATH": "/opt/bin"}}
 	if got := childEnv(h2, "e", lookup); !slices.Contains(got, "PATH=/opt/bin") || len(got) != 3 {
 		t.Errorf("explicit PATH: %q", got)
 	}
 }
 
+// TestCredential: the child's credential comes from the ids the config
+// resolved at load (config.Parse resolves names and refuses unknown users);
+// nothing is looked up per fire.
 func TestCredential(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no users")
 	}
-	c, err := credential(&Hook{})
-	if err != nil || c != nil {
-		t.Fatalf("no user: %+v %v", c, err)
+	if c := credential(&config.Hook{}); c != nil {
+		t.Fatalf("no user: %+v", c)
 	}
-	c, err = credential(&Hook{User: "4242000"})
-	if err != nil || c.UID != 4242000 || c.GID != 4242000 || c.Groups == nil || len(c.Groups) != 0 {
-		t.Fatalf("numeric uid without passwd entry: %+v %v", c, err)
+	cfg, err := config.Parse("hooks.toml", []byte(`[[hook]]
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 100
+namespace = "*"
+user = "4242000"
+group = "4242001"
+
+[[hook]]
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 100
+namespace = "*"
+user = "root"
+group = "4242"
+
+[[hook]]
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 100
+namespace = "*"
+group = "4243"
+`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	c, err = credential(&Hook{User: "root", Group: "4242"})
-	if err != nil || c.UID != 0 || c.GID != 4242 {
-		t.Fatalf("root with group: %+v %v", c, err)
+	c := credential(&cfg.Hooks[0])
+	if c.UID != 4242000 || c.GID != 4242001 || c.Groups == nil || len(c.Groups) != 0 {
+		t.Fatalf("numeric uid and gid without passwd entries: %+v", c)
 	}
-	if _, err := credential(&Hook{User: "no-such-user-hooksupd"}); err == nil {
-		t.Fatal("unknown user accepted")
+	if c = credential(&cfg.Hooks[1]); c.UID != 0 || c.GID != 4242 {
+		t.Fatalf("root with group: %+v", c)
 	}
-	spec, err := buildSpec(&Hook{Name: "x", Command: "/bin/true", User: "no-such-user-hooksupd"}, "e")
-	if spec != nil || !isSpawnErr(err) {
-		t.Fatalf("buildSpec with an unknown user: %v", err)
+	if c = credential(&cfg.Hooks[2]); c.UID != uint32(os.Getuid()) || c.GID != 4243 {
+		t.Fatalf("group alone keeps the supervisor's uid: %+v", c)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -32,7 +33,7 @@ func ExampleDispatcher_Fire() {
 		return
 	}
 
-	cfg, err := executor.Parse("hooks.toml", []byte(fmt.Sprintf(`
+	cfg, err := config.Parse("hooks.toml", []byte(fmt.Sprintf(`
 [policy]
 strict_modes = false # the example's temp dir sits in the world-writable /tmp
 

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/ndjson"
 	"github.com/hooksupd/hooksupd/redact"
 	"github.com/hooksupd/hooksupd/supervisor"
@@ -108,33 +109,18 @@ func oneLine(p []byte) bool {
 
 // withHookTimeout gives ctx the hook's own timeout when the caller set no
 // deadline at all; the chain normally sets it, and then this adds nothing.
-func withHookTimeout(ctx context.Context, h *Hook) (context.Context, context.CancelFunc) {
+func withHookTimeout(ctx context.Context, h *config.Hook) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok || h.Timeout <= 0 {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, h.Timeout)
 }
 
-// stdoutMax returns the hook's stdout cap.
-func stdoutMax(h *Hook) int {
-	if h.StdoutMaxBytes > 0 {
-		return h.StdoutMaxBytes
-	}
-	return MaxDecisionLine
-}
-
-// stderrTail returns the hook's stderr ring size.
-func stderrTail(h *Hook) int {
-	if h.StderrTailBytes > 0 {
-		return h.StderrTailBytes
-	}
-	return defaultStderrTail
-}
-
 // execExecutor runs one child per fire (exec mode).
 type execExecutor struct {
 	r   *Registry
-	h   Hook
+	p   *plan
+	h   *config.Hook  // &p.hook
 	sem chan struct{} // max_concurrency slots; nil when unbounded
 
 	mu       sync.Mutex
@@ -145,8 +131,9 @@ type execExecutor struct {
 	lastCPU  time.Duration
 }
 
-func newExecExecutor(r *Registry, h Hook) *execExecutor {
-	e := &execExecutor{r: r, h: h, inflight: make(map[supervisor.Process]struct{})}
+func newExecExecutor(r *Registry, p *plan) *execExecutor {
+	h := &p.hook
+	e := &execExecutor{r: r, p: p, h: h, inflight: make(map[supervisor.Process]struct{})}
 	if h.MaxConcurrency > 0 {
 		// Channel send waiters are served in FIFO order, so fires get
 		// their slots oldest first.
@@ -167,7 +154,7 @@ func (e *execExecutor) Fire(ctx context.Context, event string, payload json.RawM
 	e.mu.Unlock()
 	defer e.fires.Done()
 
-	ctx, cancel := withHookTimeout(ctx, &e.h)
+	ctx, cancel := withHookTimeout(ctx, e.h)
 	defer cancel()
 	d, err := e.fire(ctx, event, payload)
 	if err != nil {
@@ -200,24 +187,20 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	if err != nil {
 		return Decision{}, err
 	}
-	spec, err := buildSpec(&e.h, event)
-	if err != nil {
-		return Decision{}, err
-	}
-	proc, err := spawn(ctx, e.r.opts.Backend, spec, e.r.log)
+	proc, err := spawn(ctx, e.r.opts.Backend, &e.p.spec, e.r.log)
 	if err != nil {
 		return Decision{}, err
 	}
 	run := &execRun{
 		e:       e,
 		proc:    proc,
-		max:     stdoutMax(&e.h),
-		ring:    redact.NewRing(stderrTail(&e.h)),
+		max:     e.p.stdoutMax,
+		ring:    redact.NewRing(e.p.stderrTail),
 		outDone: make(chan struct{}),
 		errDone: make(chan struct{}),
 	}
 	e.track(proc)
-	d, err := run.drive(ctx, loop, line, start, e.r.memoryDelta(event))
+	d, err := run.drive(ctx, loop, line, start, e.p.memoryDelta)
 	e.untrack(proc)
 	if rerr := proc.Release(); rerr != nil {
 		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "err", rerr)
@@ -278,7 +261,7 @@ func (e *execExecutor) Close(ctx context.Context) error {
 func (e *execExecutor) state() HookState {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return HookState{Mode: ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
+	return HookState{Mode: config.ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
 }
 
 // execRun is the state of one exec fire. The sinks run on the loop
@@ -399,7 +382,7 @@ func (r *execRun) drive(ctx context.Context, loop *ndjson.Loop, line []byte, sta
 	case over:
 		return Decision{}, &hookError{kind: ErrDecode, msg: fmt.Sprintf("hook decision decode failed: stdout exceeded %d bytes", r.max)}
 	case st.OOMKilled:
-		return Decision{}, oomError(r.e.h.Limits)
+		return Decision{}, oomError(r.e.p.spec.Limits)
 	case closed && st.Signal != 0:
 		return Decision{}, ErrClosed
 	case !st.Success():

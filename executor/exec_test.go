@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -79,12 +80,12 @@ func TestExecCloseDrains(t *testing.T) {
 	}
 	b, _ := supervisor.NewPortable(supervisor.Options{})
 	defer b.Close()
-	r := NewRegistry(RegistryOptions{Backend: b, Policy: Policy{StrictModes: true}, DaemonStopGrace: 300 * time.Millisecond})
-	short := Hook{Name: "short", Event: "pre_store", Command: cmd, Args: []string{"0.1"}, Mode: ModeExec, Enabled: true}
+	r := NewRegistry(RegistryOptions{Backend: b, Policy: config.Policy{StrictModes: true}, DaemonStopGrace: 300 * time.Millisecond})
+	short := config.Hook{Name: "short", Event: "pre_store", Command: cmd, Args: []string{"0.1"}, Mode: config.ModeExec, Enabled: true}
 	long := short
 	long.Name, long.Args = "long", []string{"30"}
 	results := make(chan error, 2)
-	for _, h := range []Hook{short, long} {
+	for _, h := range []config.Hook{short, long} {
 		ex, err := r.Executor(&h)
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // Enforcement modes of the [enforce] table.
@@ -21,7 +23,7 @@ type gate struct {
 	required map[string]bool
 }
 
-func newGate(e Enforce) gate {
+func newGate(e config.Enforce) gate {
 	g := gate{mode: strings.ToLower(strings.TrimSpace(e.Mode)), required: map[string]bool{}}
 	switch g.mode {
 	case enforceAdvisory, enforceEnforce:
@@ -48,11 +50,11 @@ func (g gate) forcesClosed(event string) bool {
 
 // failMode is the fail mode the chain applies to h: its own (open when
 // unset), or closed when the gate forces it.
-func (g gate) failMode(h *Hook) FailMode {
-	if g.forcesClosed(h.Event) || h.FailMode == FailClosed {
-		return FailClosed
+func (g gate) failMode(h *config.Hook) config.FailMode {
+	if g.forcesClosed(h.Event) || h.FailMode == config.FailClosed {
+		return config.FailClosed
 	}
-	return FailOpen
+	return config.FailOpen
 }
 
 // check runs the presence and unresolved-namespace checks before c fires.
@@ -82,7 +84,7 @@ func (g gate) check(c *chain, namespaces []string, logger *slog.Logger) *Result 
 			"set [enforce] mode = \"enforce\" to fail closed", "event", ev)
 	}
 	if len(namespaces) == 0 && c.scoped() {
-		if g.mode == enforceEnforce && c.event.Kind != KindNotify {
+		if g.mode == enforceEnforce && c.event.Kind != config.KindNotify {
 			logger.Warn("hooks: in-flight namespace could not be resolved and a namespace-scoped hook "+
 				"is configured for this event → fail-closed deny", "event", ev)
 			return &Result{Decision: ActionDeny, Code: 503, Reason: fmt.Sprintf(
@@ -115,7 +117,7 @@ func (l PreflightLine) String() string { return l.Text }
 // WARN+allow under advisory), or covered only by namespace-scoped hooks,
 // which leaves every other namespace ungoverned. It returns nothing when
 // the gate is off or no event is required.
-func Preflight(cfg *Config) []PreflightLine {
+func Preflight(cfg *config.Config) []PreflightLine {
 	g := newGate(cfg.Enforce)
 	if !g.active() {
 		return nil
@@ -154,7 +156,7 @@ func Preflight(cfg *Config) []PreflightLine {
 	return out
 }
 
-func allScoped(hooks []Hook) bool {
+func allScoped(hooks []config.Hook) bool {
 	for _, h := range hooks {
 		if !namespaceScoped(h.Namespace) {
 			return false

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 const presenceReason = "hooks.enforce: required event pre_store has no enabled hook (enforce mode → fail-closed)"
@@ -16,20 +18,20 @@ func TestGatePresence(t *testing.T) {
 	withHook, _, _ := testChain(preEvt, th{name: "h", exe: answer(dAllow)})
 	tests := []struct {
 		name     string
-		enforce  Enforce
+		enforce  config.Enforce
 		c        *chain
 		deny     bool
 		warnLike string
 	}{
-		{"off", Enforce{Mode: "off", RequiredEvents: []string{"pre_store"}}, empty, false, ""},
-		{"unset mode is off", Enforce{RequiredEvents: []string{"pre_store"}}, empty, false, ""},
-		{"unknown mode is off", Enforce{Mode: "strict", RequiredEvents: []string{"pre_store"}}, empty, false, ""},
-		{"enforce denies", Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store"}}, empty, true, ""},
-		{"enforce is case-insensitive", Enforce{Mode: " Enforce ", RequiredEvents: []string{"pre_store"}}, empty, true, ""},
-		{"enforce, hook present", Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store"}}, withHook, false, ""},
-		{"enforce, event not required", Enforce{Mode: "enforce", RequiredEvents: []string{"pre_delete"}}, empty, false, ""},
-		{"enforce, nothing required (self-DOS guard)", Enforce{Mode: "enforce"}, empty, false, ""},
-		{"advisory warns", Enforce{Mode: "advisory", RequiredEvents: []string{"pre_store"}}, empty, false, "advisory → allow"},
+		{"off", config.Enforce{Mode: "off", RequiredEvents: []string{"pre_store"}}, empty, false, ""},
+		{"unset mode is off", config.Enforce{RequiredEvents: []string{"pre_store"}}, empty, false, ""},
+		{"unknown mode is off", config.Enforce{Mode: "strict", RequiredEvents: []string{"pre_store"}}, empty, false, ""},
+		{"enforce denies", config.Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store"}}, empty, true, ""},
+		{"enforce is case-insensitive", config.Enforce{Mode: " Enforce ", RequiredEvents: []string{"pre_store"}}, empty, true, ""},
+		{"enforce, hook present", config.Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store"}}, withHook, false, ""},
+		{"enforce, event not required", config.Enforce{Mode: "enforce", RequiredEvents: []string{"pre_delete"}}, empty, false, ""},
+		{"enforce, nothing required (self-DOS guard)", config.Enforce{Mode: "enforce"}, empty, false, ""},
+		{"advisory warns", config.Enforce{Mode: "advisory", RequiredEvents: []string{"pre_store"}}, empty, false, "advisory → allow"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,13 +55,13 @@ func TestGatePresence(t *testing.T) {
 
 func TestGateForcesClosed(t *testing.T) {
 	req := []string{"pre_store"}
-	if !newGate(Enforce{Mode: "enforce", RequiredEvents: req}).forcesClosed("pre_store") {
+	if !newGate(config.Enforce{Mode: "enforce", RequiredEvents: req}).forcesClosed("pre_store") {
 		t.Error("enforce does not force a required event closed")
 	}
-	if newGate(Enforce{Mode: "enforce", RequiredEvents: req}).forcesClosed("pre_delete") {
+	if newGate(config.Enforce{Mode: "enforce", RequiredEvents: req}).forcesClosed("pre_delete") {
 		t.Error("enforce forces a non-required event closed")
 	}
-	if newGate(Enforce{Mode: "advisory", RequiredEvents: req}).forcesClosed("pre_store") {
+	if newGate(config.Enforce{Mode: "advisory", RequiredEvents: req}).forcesClosed("pre_store") {
 		t.Error("advisory forces closed")
 	}
 }
@@ -67,9 +69,9 @@ func TestGateForcesClosed(t *testing.T) {
 func TestGateUnresolvedNamespace(t *testing.T) {
 	const reason = "hooks: cannot resolve the in-flight namespace for scope evaluation of pre_store " +
 		"(a namespace-scoped hook is configured; refusing rather than silently skipping it)"
-	enforce := newGate(Enforce{Mode: "enforce", RequiredEvents: []string{"pre_delete"}})
-	advisory := newGate(Enforce{Mode: "advisory", RequiredEvents: []string{"pre_delete"}})
-	off := newGate(Enforce{Mode: "off", RequiredEvents: []string{"pre_delete"}})
+	enforce := newGate(config.Enforce{Mode: "enforce", RequiredEvents: []string{"pre_delete"}})
+	advisory := newGate(config.Enforce{Mode: "advisory", RequiredEvents: []string{"pre_delete"}})
+	off := newGate(config.Enforce{Mode: "off", RequiredEvents: []string{"pre_delete"}})
 
 	wild := answer(dAllow)
 	scoped := answer(dAllow)
@@ -113,11 +115,11 @@ func TestGateUnresolvedNamespace(t *testing.T) {
 }
 
 func TestPreflight(t *testing.T) {
-	hook := func(name, event, ns string, enabled bool) Hook {
-		return Hook{Name: name, Event: event, Namespace: ns, Enabled: enabled, Priority: 1}
+	hook := func(name, event, ns string, enabled bool) config.Hook {
+		return config.Hook{Name: name, Event: event, Namespace: ns, Enabled: enabled, Priority: 1}
 	}
-	cfg := &Config{
-		Hooks: []Hook{
+	cfg := &config.Config{
+		Hooks: []config.Hook{
 			hook("store", "pre_store", "*", true),
 			hook("del-a", "pre_delete", "team/*", true),
 			hook("del-b", "pre_delete", "ops", true),
@@ -125,7 +127,7 @@ func TestPreflight(t *testing.T) {
 			hook("mixed-scoped", "pre_promote", "x", true),
 			hook("mixed-wild", "pre_promote", "", true),
 		},
-		Enforce: Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store", "pre_delete", "pre_link", "pre_promote", "pre_store"}},
+		Enforce: config.Enforce{Mode: "enforce", RequiredEvents: []string{"pre_store", "pre_delete", "pre_link", "pre_promote", "pre_store"}},
 	}
 	got := Preflight(cfg)
 	want := []PreflightLine{
@@ -152,7 +154,7 @@ func TestPreflight(t *testing.T) {
 	if l := Preflight(cfg); l != nil {
 		t.Errorf("off: %v", l)
 	}
-	cfg.Enforce = Enforce{Mode: "enforce"}
+	cfg.Enforce = config.Enforce{Mode: "enforce"}
 	if l := Preflight(cfg); l != nil {
 		t.Errorf("nothing required: %v", l)
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // refused returns an error wrapping ErrPolicyRefused whose message names the
@@ -31,7 +33,7 @@ func refused(format string, args ...any) error {
 // Globs use path.Match (slash-separated; "*" does not cross "/"). A
 // malformed deny glob refuses (fail closed); a malformed allow glob never
 // matches.
-func checkPolicy(p *Policy, command string) error {
+func checkPolicy(p *config.Policy, command string) error {
 	if !filepath.IsAbs(command) {
 		return refused("command %q is not an absolute path", command)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
@@ -35,22 +36,22 @@ func wantRefused(t *testing.T, err error, msg string) {
 func TestPolicyGlobs(t *testing.T) {
 	dir := t.TempDir()
 	cmd := policyFile(t, dir, "hook", 0o755)
-	var p Policy
+	var p config.Policy
 	wantRefused(t, checkPolicy(&p, "hook"), `policy: command "hook" is not an absolute path`)
 	if err := checkPolicy(&p, cmd); err != nil {
 		t.Errorf("empty policy: %v", err)
 	}
 
-	p = Policy{DenyCommands: []string{dir + "/*"}}
+	p = config.Policy{DenyCommands: []string{dir + "/*"}}
 	wantRefused(t, checkPolicy(&p, cmd), "policy: "+cmd+" matches deny_commands \""+dir+"/*\"")
-	p = Policy{DenyCommands: []string{"["}} // malformed: fail closed
+	p = config.Policy{DenyCommands: []string{"["}} // malformed: fail closed
 	if err := checkPolicy(&p, cmd); !errors.Is(err, ErrPolicyRefused) {
 		t.Errorf("malformed deny glob: %v", err)
 	}
 
-	p = Policy{AllowCommands: []string{"/usr/libexec/hooks/*", "["}}
+	p = config.Policy{AllowCommands: []string{"/usr/libexec/hooks/*", "["}}
 	wantRefused(t, checkPolicy(&p, cmd), "policy: "+cmd+" is not in allow_commands")
-	p = Policy{AllowCommands: []string{dir + "/h*"}}
+	p = config.Policy{AllowCommands: []string{dir + "/h*"}}
 	if err := checkPolicy(&p, cmd); err != nil {
 		t.Errorf("allowed: %v", err)
 	}
@@ -61,14 +62,14 @@ func TestPolicyGlobs(t *testing.T) {
 	if err := os.Symlink(cmd, link); err != nil {
 		t.Fatal(err)
 	}
-	p = Policy{DenyCommands: []string{dir + "/*"}}
+	p = config.Policy{DenyCommands: []string{dir + "/*"}}
 	if err := checkPolicy(&p, link); !errors.Is(err, ErrPolicyRefused) {
 		t.Errorf("symlink into a denied directory: %v", err)
 	}
 }
 
 func TestPolicyStrictModes(t *testing.T) {
-	strict := &Policy{StrictModes: true}
+	strict := &config.Policy{StrictModes: true}
 	dir := t.TempDir() // 0700, ours, under the root-owned sticky /tmp
 	good := policyFile(t, dir, "good", 0o755)
 	if err := checkPolicy(strict, good); err != nil {
@@ -121,14 +122,14 @@ func TestPolicyStrictModes(t *testing.T) {
 		t.Errorf("symlink to a good file: %v", err)
 	}
 	// Off, nothing of this is checked.
-	if err := checkPolicy(&Policy{}, ww); err != nil {
+	if err := checkPolicy(&config.Policy{}, ww); err != nil {
 		t.Errorf("strict_modes off: %v", err)
 	}
 }
 
 func TestPolicyStrictModesOwner(t *testing.T) {
 	testutil.RequireRoot(t)
-	strict := &Policy{StrictModes: true}
+	strict := &config.Policy{StrictModes: true}
 	dir := t.TempDir()
 	f := policyFile(t, dir, "theirs", 0o755)
 	if err := os.Chown(f, 12345, 12345); err != nil {

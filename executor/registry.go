@@ -2,17 +2,16 @@ package executor
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/ndjson"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -31,7 +30,7 @@ type RegistryOptions struct {
 	Logger *slog.Logger
 	// Policy is the spawn gate checked before every spawn (SetPolicy
 	// replaces it on reload).
-	Policy Policy
+	Policy config.Policy
 	// DaemonStopGrace is the SIGTERM grace given to daemon children when
 	// they are stopped; 0 means 2s.
 	DaemonStopGrace time.Duration
@@ -41,12 +40,12 @@ type RegistryOptions struct {
 	// Events is the event catalog, used to decide how modify deltas are
 	// typed (Event.MemoryDelta). nil means BuiltinEvents(); events missing
 	// from it are treated as custom events.
-	Events map[string]Event
+	Events map[string]config.Event
 }
 
 // HookState is the live state of one hook's executor, for status output.
 type HookState struct {
-	Mode Mode
+	Mode config.Mode
 	// Running: a daemon child is up, or exec children are in flight.
 	Running bool
 	// Pid is the daemon child's pid (0 for exec mode or when down).
@@ -80,8 +79,8 @@ type Registry struct {
 	opts    RegistryOptions
 	log     *slog.Logger
 	grace   time.Duration
-	policy  atomic.Pointer[Policy]
-	catalog atomic.Pointer[map[string]Event]
+	policy  atomic.Pointer[config.Policy]
+	catalog atomic.Pointer[map[string]config.Event]
 
 	loopOnce sync.Once
 	loop     *ndjson.Loop
@@ -124,12 +123,12 @@ func NewRegistry(opts RegistryOptions) *Registry {
 
 // SetPolicy replaces the spawn policy; it applies from the next spawn on.
 // Running daemon children are not re-checked.
-func (r *Registry) SetPolicy(p Policy) { r.policy.Store(&p) }
+func (r *Registry) SetPolicy(p config.Policy) { r.policy.Store(&p) }
 
 // SetEvents replaces the event catalog (nil: BuiltinEvents()).
-func (r *Registry) SetEvents(events map[string]Event) {
+func (r *Registry) SetEvents(events map[string]config.Event) {
 	if events == nil {
-		events = BuiltinEvents()
+		events = config.BuiltinEvents()
 	}
 	r.catalog.Store(&events)
 }
@@ -166,15 +165,15 @@ func (r *Registry) ndjsonLoop() (*ndjson.Loop, error) {
 // with hooks that differ only in fields that do not affect the child
 // (priority, timeout, fail_mode, namespace...) return the same executor,
 // so a reload that leaves a daemon hook's command alone keeps its child.
-func (r *Registry) Executor(h *Hook) (Executor, error) {
+func (r *Registry) Executor(h *config.Hook) (Executor, error) {
 	if h == nil {
 		return nil, errors.New("executor: nil hook")
 	}
 	if r.opts.Backend == nil {
 		return nil, errors.New("executor: registry has no backend")
 	}
-	mode := r.hookMode(h)
-	key := hookKey(h, mode)
+	p := compile(h, *r.catalog.Load(), os.LookupEnv)
+	mode, key := p.mode, p.key
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -184,10 +183,10 @@ func (r *Registry) Executor(h *Hook) (Executor, error) {
 		return ex, nil
 	}
 	var ex hookExecutor
-	if mode == ModeDaemon {
-		ex = newDaemonExecutor(r, *h)
+	if mode == config.ModeDaemon {
+		ex = newDaemonExecutor(r, p)
 	} else {
-		ex = newExecExecutor(r, *h)
+		ex = newExecExecutor(r, p)
 	}
 	r.execs[key] = ex
 	r.byName[h.Name] = key
@@ -195,21 +194,21 @@ func (r *Registry) Executor(h *Hook) (Executor, error) {
 }
 
 // hookMode resolves an unset mode from the event's default.
-func (r *Registry) hookMode(h *Hook) Mode {
+func (r *Registry) hookMode(h *config.Hook) config.Mode {
 	if h.Mode != "" {
 		return h.Mode
 	}
 	if ev, ok := (*r.catalog.Load())[h.Event]; ok && ev.DefaultMode != "" {
 		return ev.DefaultMode
 	}
-	return ModeExec
+	return config.ModeExec
 }
 
 // Prestart starts the daemon children of the enabled daemon-mode hooks
 // now instead of at their first fire, so a service can report ready only
 // once its daemons are up. It returns the joined errors of the hooks that
 // could not start; those retry at their next fire.
-func (r *Registry) Prestart(ctx context.Context, hooks []Hook) error {
+func (r *Registry) Prestart(ctx context.Context, hooks []config.Hook) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -217,7 +216,7 @@ func (r *Registry) Prestart(ctx context.Context, hooks []Hook) error {
 	)
 	for i := range hooks {
 		h := &hooks[i]
-		if !h.Enabled || r.hookMode(h) != ModeDaemon {
+		if !h.Enabled || r.hookMode(h) != config.ModeDaemon {
 			continue
 		}
 		ex, err := r.Executor(h)
@@ -247,11 +246,11 @@ func (r *Registry) Prestart(ctx context.Context, hooks []Hook) error {
 // stopped with TERM, grace, tree kill), in parallel and bounded by ctx;
 // unchanged hooks keep their executor and daemon child. New hooks get
 // their executor at their first fire (or Prestart).
-func (r *Registry) Reconcile(ctx context.Context, hooks []Hook) {
+func (r *Registry) Reconcile(ctx context.Context, hooks []config.Hook) {
 	want := make(map[string]bool, len(hooks))
 	for i := range hooks {
 		if hooks[i].Enabled {
-			want[hookKey(&hooks[i], r.hookMode(&hooks[i]))] = true
+			want[planKey(&hooks[i], r.hookMode(&hooks[i]))] = true
 		}
 	}
 	r.mu.Lock()
@@ -332,36 +331,6 @@ func closeAll(ctx context.Context, exs []hookExecutor) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// hookKey is the hook's name plus a fingerprint of every field that
-// affects its child. Fields that only steer the chain (priority, timeout,
-// fail_mode, namespace, enabled, position) are left out on purpose: a
-// reload that changes them must not restart a daemon. mode is the
-// resolved mode, so an unset mode and the event's default key alike.
-func hookKey(h *Hook, mode Mode) string {
-	fp := struct {
-		Event           string
-		Command         string
-		Args            []string
-		Env             map[string]string
-		PassEnv         []string
-		Dir             string
-		Mode            Mode
-		MaxConcurrency  int
-		StdoutMaxBytes  int
-		StderrTailBytes int
-		Limits          supervisor.Limits
-		AllowUncapped   bool
-		User, Group     string
-	}{h.Event, h.Command, h.Args, h.Env, h.PassEnv, h.Dir, mode, h.MaxConcurrency,
-		h.StdoutMaxBytes, h.StderrTailBytes, h.Limits, h.AllowUncapped, h.User, h.Group}
-	b, err := json.Marshal(fp) // maps marshal with sorted keys: stable
-	if err != nil {
-		panic("executor: hook fingerprint: " + err.Error()) // plain data; cannot fail
-	}
-	sum := sha256.Sum256(b)
-	return h.Name + "\x00" + hex.EncodeToString(sum[:16])
 }
 
 // monitor notices daemon children dying the moment their Done channel

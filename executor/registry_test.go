@@ -9,26 +9,27 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 func TestHookKeyFingerprint(t *testing.T) {
-	base := Hook{
+	base := config.Hook{
 		Name: "h", Event: "pre_store", Command: "/bin/h", Args: []string{"a"},
-		Env: map[string]string{"A": "1", "B": "2"}, PassEnv: []string{"LANG"}, Mode: ModeDaemon,
-		Priority: 1, Timeout: time.Second, FailMode: FailOpen, Namespace: "*", Enabled: true,
+		Env: map[string]string{"A": "1", "B": "2"}, PassEnv: []string{"LANG"}, Mode: config.ModeDaemon,
+		Priority: 1, Timeout: time.Second, FailMode: config.FailOpen, Namespace: "*", Enabled: true,
 	}
-	key := func(h *Hook) string { return hookKey(h, h.Mode) }
+	key := func(h *config.Hook) string { return planKey(h, h.Mode) }
 	k := key(&base)
 	// Fields that only steer the chain keep the key (and the daemon).
-	for _, mut := range []func(h *Hook){
-		func(h *Hook) { h.Priority = 99 },
-		func(h *Hook) { h.Timeout = time.Minute },
-		func(h *Hook) { h.FailMode = FailClosed },
-		func(h *Hook) { h.Namespace = "team/*" },
-		func(h *Hook) { h.Enabled = false },
-		func(h *Hook) { h.Index, h.Pos = 7, Position{Line: 9} },
-		func(h *Hook) { h.Env = map[string]string{"B": "2", "A": "1"} },
+	for _, mut := range []func(h *config.Hook){
+		func(h *config.Hook) { h.Priority = 99 },
+		func(h *config.Hook) { h.Timeout = time.Minute },
+		func(h *config.Hook) { h.FailMode = config.FailClosed },
+		func(h *config.Hook) { h.Namespace = "team/*" },
+		func(h *config.Hook) { h.Enabled = false },
+		func(h *config.Hook) { h.Index, h.Pos = 7, config.Position{Line: 9} },
+		func(h *config.Hook) { h.Env = map[string]string{"B": "2", "A": "1"} },
 	} {
 		h := base
 		mut(&h)
@@ -37,19 +38,19 @@ func TestHookKeyFingerprint(t *testing.T) {
 		}
 	}
 	// Fields that affect the child change it.
-	for _, mut := range []func(h *Hook){
-		func(h *Hook) { h.Name = "other" },
-		func(h *Hook) { h.Command = "/bin/g" },
-		func(h *Hook) { h.Args = []string{"b"} },
-		func(h *Hook) { h.Env = map[string]string{"A": "1"} },
-		func(h *Hook) { h.PassEnv = nil },
-		func(h *Hook) { h.Dir = "/srv" },
-		func(h *Hook) { h.Mode = ModeExec },
-		func(h *Hook) { h.Limits.MemoryMax = 1 << 20 },
-		func(h *Hook) { h.AllowUncapped = true },
-		func(h *Hook) { h.User = "nobody" },
-		func(h *Hook) { h.StdoutMaxBytes = 10 },
-		func(h *Hook) { h.MaxConcurrency = 2 },
+	for _, mut := range []func(h *config.Hook){
+		func(h *config.Hook) { h.Name = "other" },
+		func(h *config.Hook) { h.Command = "/bin/g" },
+		func(h *config.Hook) { h.Args = []string{"b"} },
+		func(h *config.Hook) { h.Env = map[string]string{"A": "1"} },
+		func(h *config.Hook) { h.PassEnv = nil },
+		func(h *config.Hook) { h.Dir = "/srv" },
+		func(h *config.Hook) { h.Mode = config.ModeExec },
+		func(h *config.Hook) { h.Limits.MemoryMax = 1 << 20 },
+		func(h *config.Hook) { h.AllowUncapped = true },
+		func(h *config.Hook) { h.User = "nobody" },
+		func(h *config.Hook) { h.StdoutMaxBytes = 10 },
+		func(h *config.Hook) { h.MaxConcurrency = 2 },
 	} {
 		h := base
 		mut(&h)
@@ -61,7 +62,7 @@ func TestHookKeyFingerprint(t *testing.T) {
 
 func TestRegistryExecutorCache(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	if _, err := NewRegistry(RegistryOptions{}).Executor(&Hook{Name: "x"}); err == nil {
+	if _, err := NewRegistry(RegistryOptions{}).Executor(&config.Hook{Name: "x"}); err == nil {
 		t.Error("registry without a backend accepted a hook")
 	}
 	b, _ := supervisor.NewPortable(supervisor.Options{})
@@ -70,7 +71,7 @@ func TestRegistryExecutorCache(t *testing.T) {
 	if _, err := r.Executor(nil); err == nil {
 		t.Error("nil hook accepted")
 	}
-	h := Hook{Name: "x", Event: "pre_store", Command: "/bin/true", Mode: ModeExec, Enabled: true}
+	h := config.Hook{Name: "x", Event: "pre_store", Command: "/bin/true", Mode: config.ModeExec, Enabled: true}
 	e1, _ := r.Executor(&h)
 	h.Priority = 5
 	e2, _ := r.Executor(&h)
@@ -78,15 +79,15 @@ func TestRegistryExecutorCache(t *testing.T) {
 		t.Error("same key, different executors")
 	}
 	h.Mode = "" // resolved from the event's default (exec for pre_store)
-	if st, _ := r.State("x"); st.Mode != ModeExec {
+	if st, _ := r.State("x"); st.Mode != config.ModeExec {
 		t.Errorf("state %+v", st)
 	}
-	d := Hook{Name: "d", Event: "pre_recall_expand", Command: "/bin/true", Enabled: true}
+	d := config.Hook{Name: "d", Event: "pre_recall_expand", Command: "/bin/true", Enabled: true}
 	ex, _ := r.Executor(&d)
 	if _, ok := ex.(*daemonExecutor); !ok {
 		t.Errorf("pre_recall_expand defaults to daemon mode, got %T", ex)
 	}
-	r.Reconcile(context.Background(), []Hook{h})
+	r.Reconcile(context.Background(), []config.Hook{h})
 	if _, ok := r.State("d"); ok {
 		t.Error("removed hook kept")
 	}

@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/internal/testutil/testhook"
@@ -50,7 +51,7 @@ func churnThreads(n int) {
 // loadDispatcher loads the hooks.toml named by the environment and starts
 // a Dispatcher with the backend its [supervisor] table asks for.
 func loadDispatcher() (*executor.Dispatcher, error) {
-	cfg, err := executor.Load(os.Getenv(reexecEnv + "_CONFIG"))
+	cfg, err := config.Load(os.Getenv(reexecEnv + "_CONFIG"))
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func loadDispatcher() (*executor.Dispatcher, error) {
 func daemonPids(d *executor.Dispatcher) []string {
 	var out []string
 	for _, h := range d.Status().Hooks {
-		if h.Mode == executor.ModeDaemon {
+		if h.Mode == config.ModeDaemon {
 			out = append(out, strconv.Itoa(h.State.Pid))
 		}
 	}
@@ -105,7 +106,7 @@ func crashSupervisor() int {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // a daemon killed by the churn would be noticed by now
-	for i, h := range slices.DeleteFunc(d.Status().Hooks, func(h executor.HookStatus) bool { return h.Mode != executor.ModeDaemon }) {
+	for i, h := range slices.DeleteFunc(d.Status().Hooks, func(h executor.HookStatus) bool { return h.Mode != config.ModeDaemon }) {
 		fmt.Println("daemon", before[i], h.State.Pid, h.State.Restarts)
 	}
 	fmt.Println("ready")

@@ -12,13 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 )
 
 // token fires the daemon with a per-fire token and returns the reply,
 // checking that the reply carries that token and no other (seed §8.4b:
 // order is the only correlation, so a stale reply would show up here).
-func (s *suite) token(h *executor.Hook, tok string, timeout time.Duration) daemonReply {
+func (s *suite) token(h *config.Hook, tok string, timeout time.Duration) daemonReply {
 	s.t.Helper()
 	d, _, err := s.fire(h, timeout, fmt.Sprintf(`{"token":%q}`, tok))
 	if err != nil {
@@ -50,7 +51,7 @@ func TestDaemonExchange(t *testing.T) {
 			}
 		}
 		st := s.state("d")
-		if st.Mode != executor.ModeDaemon || !st.Running || st.Pid != first.Pid || st.Restarts != 0 {
+		if st.Mode != config.ModeDaemon || !st.Running || st.Pid != first.Pid || st.Restarts != 0 {
 			t.Errorf("state %+v", st)
 		}
 		// Concurrent fires are serialised; each gets its own reply.
@@ -197,10 +198,10 @@ func TestDaemonReconcile(t *testing.T) {
 		dropPid := s.token(drop, "d", 5*time.Second).Pid
 
 		keep2 := *keep
-		keep2.Priority, keep2.Timeout, keep2.FailMode = 50, time.Second, executor.FailOpen
+		keep2.Priority, keep2.Timeout, keep2.FailMode = 50, time.Second, config.FailOpen
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.reg.Reconcile(ctx, []executor.Hook{keep2})
+		s.reg.Reconcile(ctx, []config.Hook{keep2})
 
 		if st := procState(dropPid); st != "" && st != "Z" {
 			t.Errorf("removed daemon %d still running (state %s)", dropPid, st)
@@ -214,7 +215,7 @@ func TestDaemonReconcile(t *testing.T) {
 
 		changed := keep2
 		changed.Args = append(changed.Args, "-deny")
-		s.reg.Reconcile(ctx, []executor.Hook{changed})
+		s.reg.Reconcile(ctx, []config.Hook{changed})
 		waitGone(t, keepPid, time.Second)
 		d, _, err := s.fire(&changed, 5*time.Second, `{}`)
 		if err != nil || d.Action != executor.ActionDeny {
@@ -227,8 +228,8 @@ func TestDaemonReconcile(t *testing.T) {
 // Close stops them all.
 func TestDaemonPrestartAndClose(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
-		r := s.newRegistry(executor.Policy{StrictModes: true})
-		hooks := []executor.Hook{*s.daemonHook("p1"), *s.daemonHook("p2"), *s.hook("exec-one", "allow")}
+		r := s.newRegistry(config.Policy{StrictModes: true})
+		hooks := []config.Hook{*s.daemonHook("p1"), *s.daemonHook("p2"), *s.hook("exec-one", "allow")}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := r.Prestart(ctx, hooks); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 )
 
@@ -22,9 +23,9 @@ func hooksTOML(bin string, blocks ...string) string {
 	return s
 }
 
-func parse(t *testing.T, src string) *executor.Config {
+func parse(t *testing.T, src string) *config.Config {
 	t.Helper()
-	cfg, err := executor.Parse("hooks.toml", []byte(src))
+	cfg, err := config.Parse("hooks.toml", []byte(src))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}

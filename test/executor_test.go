@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -272,12 +273,12 @@ func TestExecPolicy(t *testing.T) {
 		if d, _, err := s.fire(h, 5*time.Second, `{}`); err != nil || d.Action != executor.ActionAllow {
 			t.Errorf("fixed modes: %+v %v", d, err)
 		}
-		deny := s.newRegistry(executor.Policy{StrictModes: true, DenyCommands: []string{dir + "/*"}})
+		deny := s.newRegistry(config.Policy{StrictModes: true, DenyCommands: []string{dir + "/*"}})
 		if _, _, err := s.fireOn(deny, h, 5*time.Second, `{}`); !errors.Is(err, executor.ErrPolicyRefused) ||
 			!strings.Contains(err.Error(), "deny_commands") {
 			t.Errorf("deny glob: %v", err)
 		}
-		allow := s.newRegistry(executor.Policy{AllowCommands: []string{"/usr/libexec/*"}})
+		allow := s.newRegistry(config.Policy{AllowCommands: []string{"/usr/libexec/*"}})
 		if _, _, err := s.fireOn(allow, h, 5*time.Second, `{}`); !errors.Is(err, executor.ErrPolicyRefused) ||
 			!strings.Contains(err.Error(), "allow_commands") {
 			t.Errorf("allow glob: %v", err)
@@ -314,8 +315,8 @@ func TestExecConcurrencyDrop(t *testing.T) {
 func TestExecLimits(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
 		h := s.hook("hog", "memhog", "256")
-		h.Limits = supervisor.Limits{MemoryMax: 64 << 20}
-		if err := s.b.CanEnforce(h.Limits); err != nil {
+		h.Limits = config.Limits{MemoryMax: 64 << 20}
+		if err := s.b.CanEnforce(supervisor.Limits(h.Limits)); err != nil {
 			if _, _, ferr := s.fire(h, 10*time.Second, `{}`); !errors.Is(ferr, executor.ErrNotSupported) {
 				t.Errorf("unenforceable limit: %v", ferr)
 			}

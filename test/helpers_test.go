@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/internal/testutil/testhook"
@@ -89,7 +90,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, s *suite)) {
 func newSuite(t *testing.T, kind string, b supervisor.Backend) *suite {
 	t.Helper()
 	s := &suite{t: t, kind: kind, b: b, bin: testhook.Path(t), log: &logBuf{}, metrics: map[string]*executor.HookMetrics{}}
-	s.reg = s.newRegistry(executor.Policy{StrictModes: true})
+	s.reg = s.newRegistry(config.Policy{StrictModes: true})
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log:\n%s", s.log.String())
@@ -99,7 +100,7 @@ func newSuite(t *testing.T, kind string, b supervisor.Backend) *suite {
 }
 
 // newRegistry returns a registry closed (and checked) when the test ends.
-func (s *suite) newRegistry(p executor.Policy) *executor.Registry {
+func (s *suite) newRegistry(p config.Policy) *executor.Registry {
 	r := executor.NewRegistry(executor.RegistryOptions{
 		Backend:         s.b,
 		Logger:          slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -129,24 +130,24 @@ func (s *suite) hookMetrics(name string) *executor.HookMetrics {
 }
 
 // hook is an exec-mode hook running the test hook with args.
-func (s *suite) hook(name string, args ...string) *executor.Hook {
-	return &executor.Hook{
+func (s *suite) hook(name string, args ...string) *config.Hook {
+	return &config.Hook{
 		Name: name, Event: testEvent, Command: s.bin, Args: args,
-		Mode: executor.ModeExec, Enabled: true, Timeout: 5 * time.Second,
-		FailMode: executor.FailClosed, StdoutMaxBytes: 1 << 20, StderrTailBytes: 4096,
+		Mode: config.ModeExec, Enabled: true, Timeout: 5 * time.Second,
+		FailMode: config.FailClosed, StdoutMaxBytes: 1 << 20, StderrTailBytes: 4096,
 	}
 }
 
 // daemonHook is a daemon-mode hook running "testhook daemon args...".
-func (s *suite) daemonHook(name string, args ...string) *executor.Hook {
+func (s *suite) daemonHook(name string, args ...string) *config.Hook {
 	h := s.hook(name, append([]string{"daemon"}, args...)...)
-	h.Mode = executor.ModeDaemon
+	h.Mode = config.ModeDaemon
 	return h
 }
 
 // fireOn runs one fire on r (nil: the suite's registry) with a deadline of
 // timeout and returns the decision, the elapsed time and the error.
-func (s *suite) fireOn(r *executor.Registry, h *executor.Hook, timeout time.Duration, payload string) (executor.Decision, time.Duration, error) {
+func (s *suite) fireOn(r *executor.Registry, h *config.Hook, timeout time.Duration, payload string) (executor.Decision, time.Duration, error) {
 	s.t.Helper()
 	if r == nil {
 		r = s.reg
@@ -162,13 +163,13 @@ func (s *suite) fireOn(r *executor.Registry, h *executor.Hook, timeout time.Dura
 	return d, time.Since(start), err
 }
 
-func (s *suite) fire(h *executor.Hook, timeout time.Duration, payload string) (executor.Decision, time.Duration, error) {
+func (s *suite) fire(h *config.Hook, timeout time.Duration, payload string) (executor.Decision, time.Duration, error) {
 	s.t.Helper()
 	return s.fireOn(nil, h, timeout, payload)
 }
 
 // mustFire fires and fails the test on an error.
-func (s *suite) mustFire(h *executor.Hook, payload string) executor.Decision {
+func (s *suite) mustFire(h *config.Hook, payload string) executor.Decision {
 	s.t.Helper()
 	d, _, err := s.fire(h, 5*time.Second, payload)
 	if err != nil {

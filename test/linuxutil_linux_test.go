@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/supervisor"
@@ -81,7 +82,7 @@ func newDispatcher(t *testing.T, b supervisor.Backend, src string, log *logBuf) 
 	cfg := parse(t, src)
 	d, err := executor.New(cfg, executor.Options{Backend: b,
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	var ce *executor.ConfigError
+	var ce *config.ConfigError
 	if errors.As(err, &ce) && strings.Contains(err.Error(), "cannot enforce") {
 		testutil.SkipOrFail(t, "%v", err)
 	}

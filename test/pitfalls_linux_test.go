@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/internal/testutil/testhook"
-	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 // TestPitfall03PdeathsigSurvivesThreadChurn: daemons started from
@@ -39,7 +39,7 @@ func TestPitfall03PdeathsigSurvivesThreadChurn(t *testing.T) {
 	s := newSuite(t, "linux", newBackend(t, "linux"))
 	const n = 4
 	pids := make([]int, n)
-	hooks := make([]*executor.Hook, n)
+	hooks := make([]*config.Hook, n)
 	for i := range n {
 		hooks[i] = s.daemonHook("churn" + strconv.Itoa(i))
 		ex, err := s.reg.Executor(hooks[i])
@@ -125,10 +125,10 @@ func TestPitfall12NoInotifyPerGroup(t *testing.T) {
 	testutil.CheckFDLeak(t)
 	s := newSuite(t, "linux", newBackend(t, "linux"))
 	before := countFDs("inotify")
-	hooks := make(chan *executor.Hook, 50)
+	hooks := make(chan *config.Hook, 50)
 	for i := range 50 {
 		h := s.daemonHook(fmt.Sprintf("ino%02d", i))
-		h.Limits = supervisor.Limits{MemoryMax: 64 << 20, PidsMax: 16}
+		h.Limits = config.Limits{MemoryMax: 64 << 20, PidsMax: 16}
 		hooks <- h
 	}
 	close(hooks)

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/internal/testutil/testhook"
@@ -66,7 +67,7 @@ func seccompSupervisor() int {
 	} else {
 		b.Close()
 	}
-	cfg, err := executor.Load(os.Getenv(reexecEnv + "_CONFIG"))
+	cfg, err := config.Load(os.Getenv(reexecEnv + "_CONFIG"))
 	if err != nil {
 		rep.Error = err.Error()
 		return 0

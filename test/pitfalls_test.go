@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 )
 
@@ -57,7 +58,7 @@ func TestPitfall17ExecWhileWriterOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
-		write := func(name string) (*executor.Hook, *os.File) {
+		write := func(name string) (*config.Hook, *os.File) {
 			f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
 			if err != nil {
 				t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -136,7 +137,7 @@ func writeMechanisms(w io.Writer, m supervisor.Mechanisms) {
 	}
 }
 
-func writePolicy(w io.Writer, p executor.Policy) {
+func writePolicy(w io.Writer, p config.Policy) {
 	strict := "on"
 	if !p.StrictModes {
 		strict = "OFF (commands and their directories are not checked for unsafe owners or modes)"
@@ -148,7 +149,7 @@ func writePolicy(w io.Writer, p executor.Policy) {
 
 // writeChains prints, per event with enabled hooks, the chain in order,
 // then the disabled hooks. It returns the number of warnings.
-func writeChains(w io.Writer, cfg *executor.Config, backend supervisor.Backend) int {
+func writeChains(w io.Writer, cfg *config.Config, backend supervisor.Backend) int {
 	var names []string
 	for name := range cfg.Events {
 		if len(cfg.HooksFor(name)) > 0 {
@@ -180,7 +181,8 @@ func writeChains(w io.Writer, cfg *executor.Config, backend supervisor.Backend) 
 			}
 			fmt.Fprintf(w, "       limits %s\n", formatLimits(h.Limits))
 			if !h.Limits.IsZero() {
-				if err := backend.CanEnforce(h.Limits); err != nil {
+				if err := backend.CanEnforce(supervisor.Limits{MemoryMax: h.Limits.MemoryMax, CPUQuota: h.Limits.CPUQuota,
+					CPUPeriod: h.Limits.CPUPeriod, PidsMax: h.Limits.PidsMax, NoFile: h.Limits.NoFile}); err != nil {
 					// executor.New refused the config unless the hook
 					// allows running uncapped.
 					fmt.Fprintf(w, "       limits NOT enforced, runs uncapped (allow_uncapped): %v\n", err)
@@ -223,7 +225,7 @@ func checkExecutable(path string) error {
 }
 
 // formatLimits prints limits the way hooks.toml spells them.
-func formatLimits(l supervisor.Limits) string {
+func formatLimits(l config.Limits) string {
 	if l.IsZero() {
 		return "none"
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -117,7 +118,7 @@ func runFire(args []string) int {
 
 	d, err := executor.New(cfg, executor.Options{Logger: logger})
 	if err != nil {
-		var ce *executor.ConfigError
+		var ce *config.ConfigError
 		if errors.As(err, &ce) || errors.Is(err, supervisor.ErrNotSupported) {
 			printConfigError("fire", err)
 			return exitUsage

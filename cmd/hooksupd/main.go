@@ -23,7 +23,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // progName prefixes every diagnostic, so a message in a mixed log (a CI
@@ -203,8 +203,8 @@ func configPath(flagValue string) string {
 // loadConfig loads the configuration and, on failure, prints every error
 // of the file (one "file:line:col: ..." line each) prefixed with the
 // command name. ok is false when the caller must exit with exitUsage.
-func loadConfig(cmd, path string) (*executor.Config, bool) {
-	cfg, err := executor.Load(path)
+func loadConfig(cmd, path string) (*config.Config, bool) {
+	cfg, err := config.Load(path)
 	if err == nil {
 		return cfg, true
 	}
@@ -216,7 +216,7 @@ func loadConfig(cmd, path string) (*executor.Config, bool) {
 // every problem of the file; printing them all lets the user fix the file
 // in one pass instead of one error per run.
 func printConfigError(cmd string, err error) {
-	var ce *executor.ConfigError
+	var ce *config.ConfigError
 	if errors.As(err, &ce) && len(ce.Errors) > 0 {
 		for _, fe := range ce.Errors {
 			errorf("%s: %s", cmd, fe.Error())

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -390,7 +390,7 @@ func runEnv(set, pass []string) ([]string, error) {
 func parseRunLimits(mem, cpu string, pids int64, nofile uint64) (supervisor.Limits, error) {
 	var l supervisor.Limits
 	if mem != "" {
-		n, err := executor.ParseSize(mem)
+		n, err := config.ParseSize(mem)
 		if err != nil {
 			return l, fmt.Errorf("--memory-max: %w", err)
 		}

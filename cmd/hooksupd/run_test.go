@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
@@ -418,7 +419,7 @@ func TestParseRunValues(t *testing.T) {
 		l.PidsMax != 16 || l.NoFile != 64 {
 		t.Errorf("parseRunLimits = %+v, %v", l, err)
 	}
-	if got := formatLimits(l); got != "memory_max=64M cpu_max=20% pids_max=16 nofile=64" {
+	if got := formatLimits(config.Limits(l)); got != "memory_max=64M cpu_max=20% pids_max=16 nofile=64" {
 		t.Errorf("formatLimits = %q", got)
 	}
 }

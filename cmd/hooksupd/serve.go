@@ -13,6 +13,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -136,7 +137,7 @@ func serve(f serveFlags, log *slog.Logger) int {
 	d, err := executor.New(cfg, executor.Options{Logger: log})
 	if err != nil {
 		ln.Close()
-		var ce *executor.ConfigError
+		var ce *config.ConfigError
 		if errors.As(err, &ce) || errors.Is(err, supervisor.ErrNotSupported) {
 			printConfigError("serve", err)
 			return exitUsage
@@ -268,7 +269,7 @@ func (s *server) stopWith(sigs <-chan os.Signal, drain time.Duration) {
 // openListener returns the socket systemd passed (socket activation) or
 // creates the configured one. sock is nil for a passed socket: systemd
 // owns that file and keeps it across restarts.
-func openListener(flagPath string, cfg executor.ServerConfig, log *slog.Logger) (net.Listener, *socketFile, string, error) {
+func openListener(flagPath string, cfg config.ServerConfig, log *slog.Logger) (net.Listener, *socketFile, string, error) {
 	lns, err := activation.Listeners()
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("socket activation: %w", err)

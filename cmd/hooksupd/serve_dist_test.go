@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/config"
 )
 
 // The example production config that `make install` installs is valid,
 // keeps the spawn policy strict and matches the documented defaults.
 func TestDistConfig(t *testing.T) {
-	cfg, err := executor.Load("../../dist/hooks.toml")
+	cfg, err := config.Load("../../dist/hooks.toml")
 	if err != nil {
 		t.Fatalf("dist/hooks.toml: %v", err)
 	}

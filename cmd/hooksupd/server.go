@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 )
 
@@ -40,7 +41,7 @@ type serverOptions struct {
 	// ConfigPath is re-read by reload.
 	ConfigPath string
 	// Server is the [server] table the server started with.
-	Server executor.ServerConfig
+	Server config.ServerConfig
 	Logger *slog.Logger
 	// Notifier receives systemd state changes; nil sends nothing.
 	Notifier *notifier
@@ -67,7 +68,7 @@ type server struct {
 	queueBytes   int
 	adminUID     uint32
 	started      time.Time
-	startCfg     executor.ServerConfig
+	startCfg     config.ServerConfig
 	// socketName is where clients connect, for status reports.
 	socketName string
 
@@ -308,7 +309,7 @@ func (s *server) isAdmin(p peerCred) bool {
 // reload re-reads the config file and switches the Dispatcher to it. An
 // invalid file leaves the running config in place; every error is logged
 // and returned.
-func (s *server) reload(trigger string) (*executor.Config, *protoError) {
+func (s *server) reload(trigger string) (*config.Config, *protoError) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	if s.stopping() {
@@ -326,7 +327,7 @@ func (s *server) reload(trigger string) (*executor.Config, *protoError) {
 		s.mu.Unlock()
 	}()
 
-	cfg, err := executor.Load(s.cfgPath)
+	cfg, err := config.Load(s.cfgPath)
 	if err == nil {
 		err = s.d.Reload(cfg)
 	}
@@ -360,7 +361,7 @@ func (s *server) reload(trigger string) (*executor.Config, *protoError) {
 // warnServerChanges says which [server] changes a reload does not apply.
 // allow_uids and allow_gids apply at once (to every request), so that
 // revoking a client's access needs no restart.
-func (s *server) warnServerChanges(n executor.ServerConfig) {
+func (s *server) warnServerChanges(n config.ServerConfig) {
 	o := s.startCfg
 	var changed []string
 	if n.Socket != o.Socket {
@@ -391,7 +392,7 @@ func (s *server) warnServerChanges(n executor.ServerConfig) {
 
 // configErrorLines renders a config error one line per problem.
 func configErrorLines(err error) []string {
-	var ce *executor.ConfigError
+	var ce *config.ConfigError
 	if errors.As(err, &ce) && len(ce.Errors) > 0 {
 		out := make([]string, len(ce.Errors))
 		for i, fe := range ce.Errors {
@@ -411,7 +412,7 @@ func (s *server) statusLine() string {
 		if h.Enabled {
 			enabled++
 		}
-		if h.Enabled && h.Mode == executor.ModeDaemon {
+		if h.Enabled && h.Mode == config.ModeDaemon {
 			daemons++
 			if h.State.Running {
 				up++
@@ -442,7 +443,7 @@ type accessList struct {
 	uids, gids []uint32
 }
 
-func newAccessList(c executor.ServerConfig) *accessList {
+func newAccessList(c config.ServerConfig) *accessList {
 	return &accessList{uids: c.AllowUIDs, gids: c.AllowGIDs}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 )
@@ -70,7 +71,7 @@ func startServerIn(t *testing.T, dir, body string, mod func(*serverOptions)) *te
 	ts := &testServer{t: t, dir: dir, cfgPath: writeConfig(t, dir, body), sock: filepath.Join(dir, "s.sock"),
 		logs: &syncBuffer{}, served: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg, err := executor.Load(ts.cfgPath)
+	cfg, err := config.Load(ts.cfgPath)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

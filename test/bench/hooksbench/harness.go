@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -75,7 +76,7 @@ type hookDef struct {
 // configOf renders a hooks.toml with the production defaults (strict_modes
 // on) plus extra top-level text (custom events, [server]) and parses it
 // with the executor's own loader.
-func configOf(defs []hookDef, extra string) (*executor.Config, string, error) {
+func configOf(defs []hookDef, extra string) (*config.Config, string, error) {
 	var sb strings.Builder
 	sb.WriteString(extra)
 	sb.WriteString("\n[supervisor]\nbackend = \"linux\"\n")
@@ -102,7 +103,7 @@ func configOf(defs []hookDef, extra string) (*executor.Config, string, error) {
 		}
 	}
 	text := sb.String()
-	cfg, err := executor.Parse("hooks.toml", []byte(text))
+	cfg, err := config.Parse("hooks.toml", []byte(text))
 	if err != nil {
 		return nil, text, fmt.Errorf("generated config: %w", err)
 	}
@@ -114,10 +115,10 @@ func configOf(defs []hookDef, extra string) (*executor.Config, string, error) {
 type stack struct {
 	be  supervisor.Backend
 	reg *executor.Registry
-	cfg *executor.Config
+	cfg *config.Config
 }
 
-func newStack(cfg *executor.Config) (*stack, error) {
+func newStack(cfg *config.Config) (*stack, error) {
 	be, err := supervisor.New(supervisor.Options{Kind: "linux"})
 	if err != nil {
 		return nil, fmt.Errorf("linux backend: %w", err)

@@ -1,4 +1,4 @@
-package executor
+package config
 
 import (
 	"fmt"
@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 // Bounds and defaults of [[hook]] keys.
@@ -300,7 +298,7 @@ func (d *cfgDecoder) decodeCredentials(t *cfgTable, h *Hook) {
 }
 
 // decodeLimits decodes [hook.limits].
-func decodeLimits(t *cfgTable) (l supervisor.Limits) {
+func decodeLimits(t *cfgTable) (l Limits) {
 	if n, ok := t.size("memory_max", minMemoryMax, math.MaxInt64); ok {
 		l.MemoryMax = n
 	}

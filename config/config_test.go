@@ -1,4 +1,4 @@
-package executor
+package config
 
 import (
 	"errors"
@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hooksupd/hooksupd/internal/testutil"
-	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 func mustParse(t *testing.T, src string) *Config {
@@ -47,7 +46,7 @@ func TestLoadSeedFormatAllEvents(t *testing.T) {
 		// Extensions stay at their defaults.
 		assert.Empty(t, h.Args)
 		assert.Empty(t, h.Env)
-		assert.Equal(t, supervisor.Limits{}, h.Limits)
+		assert.Equal(t, Limits{}, h.Limits)
 		assert.Equal(t, 1<<20, h.StdoutMaxBytes)
 		assert.Equal(t, 4096, h.StderrTailBytes)
 		assert.Equal(t, 0, h.MaxConcurrency)
@@ -185,7 +184,7 @@ func TestParseAllExtensions(t *testing.T) {
 		MaxConcurrency:  8,
 		StdoutMaxBytes:  2 << 20,
 		StderrTailBytes: 8192,
-		Limits: supervisor.Limits{
+		Limits: Limits{
 			MemoryMax: 64 << 20,
 			CPUQuota:  150 * time.Millisecond,
 			CPUPeriod: 100 * time.Millisecond,
@@ -206,7 +205,7 @@ func TestParseAllExtensions(t *testing.T) {
 	assert.Equal(t, ModeDaemon, deploy.Mode, "custom event's default_mode")
 	assert.Equal(t, int32(-5), deploy.Priority)
 	assert.Equal(t, 30*time.Second, deploy.Timeout)
-	assert.Equal(t, supervisor.Limits{MemoryMax: 1 << 30, CPUQuota: 50 * time.Millisecond,
+	assert.Equal(t, Limits{MemoryMax: 1 << 30, CPUQuota: 50 * time.Millisecond,
 		CPUPeriod: 100 * time.Millisecond}, deploy.Limits)
 
 	notify := cfg.Hooks[2]
@@ -217,7 +216,7 @@ func TestParseAllExtensions(t *testing.T) {
 	assert.Equal(t, "0", notify.User)
 	assert.Equal(t, uint32(0), notify.UID)
 	assert.Equal(t, uint32(0), notify.GID, "root's primary group")
-	assert.Equal(t, supervisor.Limits{MemoryMax: 3 << 29, PidsMax: 1}, notify.Limits)
+	assert.Equal(t, Limits{MemoryMax: 3 << 29, PidsMax: 1}, notify.Limits)
 }
 
 type testIDs struct{ uid, gid uint32 }
@@ -371,7 +370,7 @@ default_mode = "daemon"
 // the same thing.
 func TestParseLimitsSpellings(t *testing.T) {
 	base := "[[hook]]\nevent = \"pre_store\"\ncommand = \"/bin/true\"\npriority = 1\ntimeout_ms = 10\nnamespace = \"*\"\n"
-	want := supervisor.Limits{MemoryMax: 512 << 10 << 1, CPUQuota: 20 * time.Millisecond,
+	want := Limits{MemoryMax: 512 << 10 << 1, CPUQuota: 20 * time.Millisecond,
 		CPUPeriod: 100 * time.Millisecond, PidsMax: 4, NoFile: 64}
 	for _, limits := range []string{
 		"limits = { memory_max = \"1M\", cpu_max = \"20%\", pids_max = 4, nofile = 64 }\n",
