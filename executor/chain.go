@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,16 @@ type chainHook struct {
 	hook     config.Hook
 	failMode config.FailMode
 	metrics  *HookMetrics
+	// exe is the hook's executor, resolved at its first fire and then kept
+	// for the generation, so a fire does not look its executor up again.
+	exe *resolved
+}
+
+// resolved memoises one resolveFunc call.
+type resolved struct {
+	once sync.Once
+	exe  Executor
+	err  error
 }
 
 // resolveFunc returns the executor of a hook (the registry, or a fake in
@@ -53,6 +64,9 @@ func newChain(ev config.Event, hooks []chainHook, resolve resolveFunc, logger *s
 		}
 		return hs[i].hook.Index < hs[j].hook.Index
 	})
+	for i := range hs {
+		hs[i].exe = new(resolved)
+	}
 	if violations == nil {
 		violations = new(atomic.Uint64)
 	}
@@ -146,7 +160,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			continue
 		}
 
-		dec, dur, err := c.fireOne(chainCtx, h, st.payload())
+		dec, dur, err := c.fireOne(chainCtx, ch, st.payload())
 		if err != nil {
 			kind := ErrorKind(err)
 			if errors.Is(err, ErrTimeout) {
@@ -220,7 +234,8 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 
 // fireOne runs one hook with its own timeout inside the chain context and
 // returns the decision, the error and how long it took.
-func (c *chain) fireOne(chainCtx context.Context, h *config.Hook, payload json.RawMessage) (Decision, time.Duration, error) {
+func (c *chain) fireOne(chainCtx context.Context, ch *chainHook, payload json.RawMessage) (Decision, time.Duration, error) {
+	h := &ch.hook
 	ctx, cancel := chainCtx, context.CancelFunc(func() {})
 	if h.Timeout > 0 {
 		// Timeout 0 leaves the hook bounded by the class deadline alone.
@@ -228,7 +243,8 @@ func (c *chain) fireOne(chainCtx context.Context, h *config.Hook, payload json.R
 	}
 	defer cancel()
 	start := time.Now()
-	exe, err := c.resolve(h)
+	ch.exe.once.Do(func() { ch.exe.exe, ch.exe.err = c.resolve(h) })
+	exe, err := ch.exe.exe, ch.exe.err
 	var dec Decision
 	if err == nil {
 		dec, err = exe.Fire(ctx, c.event.Name, payload)

@@ -51,6 +51,7 @@ type daemonExecutor struct {
 	p       *plan
 	h       *config.Hook    // &p.hook
 	spec    supervisor.Spec // p.spec, LongLived
+	gate    policyGate
 	lineMax int
 	// sem is the single-flight slot. Channel send waiters are queued in
 	// FIFO order, so fires are served oldest first, and a waiter can give
@@ -266,7 +267,7 @@ func (d *daemonExecutor) start(ctx context.Context) (*daemonChild, error) {
 }
 
 func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
-	if err := checkPolicy(d.r.policy.Load(), d.h.Command); err != nil {
+	if err := d.gate.check(d.r.policy.Load(), d.h.Command); err != nil {
 		return nil, err
 	}
 	loop, err := d.r.ndjsonLoop()

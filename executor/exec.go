@@ -118,10 +118,11 @@ func withHookTimeout(ctx context.Context, h *config.Hook) (context.Context, cont
 
 // execExecutor runs one child per fire (exec mode).
 type execExecutor struct {
-	r   *Registry
-	p   *plan
-	h   *config.Hook  // &p.hook
-	sem chan struct{} // max_concurrency slots; nil when unbounded
+	r    *Registry
+	p    *plan
+	h    *config.Hook // &p.hook
+	gate policyGate
+	sem  chan struct{} // max_concurrency slots; nil when unbounded
 
 	mu       sync.Mutex
 	closed   bool
@@ -167,7 +168,7 @@ func (e *execExecutor) Fire(ctx context.Context, event string, payload json.RawM
 
 func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawMessage) (Decision, error) {
 	start := time.Now()
-	if err := checkPolicy(e.r.policy.Load(), e.h.Command); err != nil {
+	if err := e.gate.check(e.r.policy.Load(), e.h.Command); err != nil {
 		return Decision{}, err
 	}
 	if e.sem != nil {

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/hooksupd/hooksupd/config"
 )
@@ -16,10 +18,10 @@ func refused(format string, args ...any) error {
 	return &hookError{kind: ErrPolicyRefused, msg: "policy: " + fmt.Sprintf(format, args...)}
 }
 
-// checkPolicy is the spawn gate, run before every spawn (exec fires and
-// every daemon start). It is deliberately uncached: a few stats cost
-// microseconds, and a cached answer would miss a directory made writable
-// after the first check.
+// checkPolicy is the spawn gate, evaluated before spawns (exec fires and
+// daemon starts) through a policyGate, which caches its verdict for at
+// most policyRecheck and re-evaluates at once when the command file
+// changes.
 //
 // The rules, in order:
 //  1. the command is an absolute path;
@@ -86,3 +88,40 @@ func globMatch(glob, name string, onBad bool) bool {
 // notExist reports an error that means "no such file": the spawn, not the
 // policy, reports it.
 func notExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// policyRecheck bounds how stale a cached spawn-gate verdict may get: the
+// whole check (symlink resolution and the strict_modes walk, a dozen
+// syscalls) runs at most this often per hook. In between, one stat of the
+// command tells whether the file itself was replaced, rechmodded or
+// rechowned (its inode or ctime moved), which re-runs the check at once. A
+// directory above it made writable is noticed within this bound.
+const policyRecheck = time.Second
+
+// verdict is one evaluation of the spawn gate for one command.
+type verdict struct {
+	policy *config.Policy
+	at     time.Time
+	ident  fileIdent
+	err    error
+}
+
+// policyGate caches the spawn gate's verdict for one hook's command. It is
+// safe for concurrent use; a race between two fires only costs one extra
+// check.
+type policyGate struct {
+	last atomic.Pointer[verdict]
+}
+
+// check returns the gate's verdict for command under p, re-evaluated when
+// the policy changed, the command's identity changed, or the cached
+// verdict is older than policyRecheck.
+func (g *policyGate) check(p *config.Policy, command string) error {
+	now := time.Now()
+	id, _ := statIdent(command)
+	if v := g.last.Load(); v != nil && v.policy == p && v.ident == id && now.Sub(v.at) < policyRecheck {
+		return v.err
+	}
+	err := checkPolicy(p, command)
+	g.last.Store(&verdict{policy: p, at: now, ident: id, err: err})
+	return err
+}

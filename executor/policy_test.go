@@ -147,3 +147,45 @@ func TestPolicyStrictModesOwner(t *testing.T) {
 		t.Errorf("foreign parent dir: %v", err)
 	}
 }
+
+// TestPolicyGateCache: the gate's cached verdict is re-evaluated at once
+// when the command file changes (chmod moves its ctime) or the policy is
+// replaced, and a directory change above it is noticed once the verdict
+// ages out.
+func TestPolicyGateCache(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := policyFile(t, dir, "h", 0o755)
+	p := &config.Policy{StrictModes: true}
+	var g policyGate
+	if err := g.check(p, cmd); err != nil {
+		t.Fatalf("clean command refused: %v", err)
+	}
+	if err := os.Chmod(cmd, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	wantRefused(t, g.check(p, cmd), "policy: "+cmd+" is world-writable (strict_modes)")
+	if err := os.Chmod(cmd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.check(p, cmd); err != nil {
+		t.Fatalf("fixed command still refused: %v", err)
+	}
+	deny := &config.Policy{DenyCommands: []string{dir + "/*"}}
+	if err := g.check(deny, cmd); err == nil || !strings.Contains(err.Error(), "deny_commands") {
+		t.Fatalf("replaced policy not applied: %v", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o700)
+	// The directory's change does not touch the command's ctime: it shows
+	// once the cached verdict is older than policyRecheck.
+	v := g.last.Load()
+	aged := *v
+	aged.policy, aged.at = p, v.at.Add(-2*policyRecheck)
+	g.last.Store(&aged)
+	wantRefused(t, g.check(p, cmd), "policy: "+dir+" is world-writable (strict_modes)")
+}

@@ -56,3 +56,19 @@ func checkStrictModes(file string) error {
 		cur = parent
 	}
 }
+
+// fileIdent is what changes when a file is replaced or its owner or mode
+// changes: device, inode and status-change time.
+type fileIdent struct {
+	dev, ino uint64
+	ctime    syscall.Timespec
+}
+
+// statIdent stats path (following symlinks); ok is false when it cannot.
+func statIdent(path string) (id fileIdent, ok bool) {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return fileIdent{}, false
+	}
+	return fileIdent{dev: uint64(st.Dev), ino: uint64(st.Ino), ctime: statCtime(&st)}, true
+}
