@@ -70,16 +70,13 @@ namespace = "team/*"
 		fmt.Println(err)
 		return
 	}
-	out, _ := json.Marshal(res.Wire(false))
-	fmt.Println(string(out))
-	fmt.Println("exit code:", res.ExitCode())
+	fmt.Printf("%s %s %s\n", res.Decision, res.Delta["content"], res.Payload)
 
 	// Outside the hook's namespace nothing runs.
 	res, _ = d.Fire(context.Background(), "pre_store", []string{"other"}, json.RawMessage(`{}`))
 	fmt.Println(res.Decision, len(res.Hooks))
 	// Output:
-	// {"decision":"modify","delta":{"content":"[redacted]"},"payload":{"namespace":"team/a","content":"[redacted]"}}
-	// exit code: 0
+	// modify "[redacted]" {"namespace":"team/a","content":"[redacted]"}
 	// allow 0
 }
 
@@ -104,16 +101,4 @@ func ExampleParseDecision() {
 	// modify reason="" code=0 delta=map[tags:["reviewed"]]
 	// hook decision decode failed: hook decision has unknown action "Allow"
 	// hook decision decode failed: hook decision must be a JSON object
-}
-
-func ExampleResult_Wire() {
-	def := "no"
-	res := &executor.Result{
-		Decision: executor.ActionAskUser,
-		Prompts:  []executor.Prompt{{Prompt: "Store a credential?", Options: []string{"yes", "no"}, Default: &def, Hook: "secrets"}},
-	}
-	out, _ := json.Marshal(res.Wire(false))
-	fmt.Println(string(out), res.ExitCode())
-	// Output:
-	// {"decision":"ask_user","prompts":[{"prompt":"Store a credential?","options":["yes","no"],"default":"no","hook":"secrets"}]} 4
 }

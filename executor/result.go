@@ -2,7 +2,6 @@ package executor
 
 import (
 	"encoding/json"
-	"math"
 	"time"
 )
 
@@ -60,98 +59,3 @@ const (
 	traceError   = "error"
 	traceSkipped = "skipped"
 )
-
-// WireResult is the JSON object `hooksupd fire` prints and the socket
-// returns for a Result.
-type WireResult struct {
-	Decision Action                     `json:"decision"`
-	Delta    map[string]json.RawMessage `json:"delta,omitempty"`
-	Payload  json.RawMessage            `json:"payload,omitempty"`
-	Reason   string                     `json:"reason,omitempty"`
-	Code     int                        `json:"code,omitempty"`
-	Prompts  []WirePrompt               `json:"prompts,omitempty"`
-	Hooks    []WireTrace                `json:"hooks,omitempty"`
-}
-
-// WirePrompt is a Prompt on the wire. Options is always an array and
-// Default is null when the hook gave none.
-type WirePrompt struct {
-	Prompt  string   `json:"prompt"`
-	Options []string `json:"options"`
-	Default *string  `json:"default"`
-	Hook    string   `json:"hook"`
-}
-
-// WireTrace is a Trace on the wire; ms has microsecond precision.
-type WireTrace struct {
-	Name     string  `json:"name"`
-	Decision string  `json:"decision"`
-	Ms       float64 `json:"ms"`
-	Error    string  `json:"error,omitempty"`
-	Ran      bool    `json:"ran"`
-}
-
-// Wire converts r to its JSON shape; trace adds the per-hook "hooks" list.
-//
-//	{"decision":"allow"}
-//	{"decision":"modify","delta":{…},"payload":{…}}
-//	{"decision":"deny","reason":"…","code":403}
-//	{"decision":"ask_user","prompts":[{"prompt":…,"options":[…],"default":…,"hook":…}]}
-//
-// An ask_user result that follows a modify also carries "delta" and
-// "payload".
-func (r *Result) Wire(trace bool) WireResult {
-	w := WireResult{Decision: r.Decision}
-	switch r.Decision {
-	case ActionModify, ActionAskUser:
-		if len(r.Delta) > 0 {
-			w.Delta = r.Delta
-			w.Payload = r.Payload
-		}
-	case ActionDeny:
-		w.Reason, w.Code = r.Reason, r.Code
-	}
-	if r.Decision == ActionAskUser {
-		w.Prompts = make([]WirePrompt, len(r.Prompts))
-		for i, p := range r.Prompts {
-			opts := p.Options
-			if opts == nil {
-				opts = []string{}
-			}
-			w.Prompts[i] = WirePrompt{Prompt: p.Prompt, Options: opts, Default: p.Default, Hook: p.Hook}
-		}
-	}
-	if trace {
-		w.Hooks = make([]WireTrace, len(r.Hooks))
-		for i, t := range r.Hooks {
-			w.Hooks[i] = WireTrace{
-				Name:     t.Hook,
-				Decision: t.Decision,
-				Ms:       math.Round(float64(t.Duration)/float64(time.Microsecond)) / 1000,
-				Error:    t.Error,
-				Ran:      t.Ran,
-			}
-		}
-	}
-	return w
-}
-
-// Exit codes of `hooksupd fire`, by decision.
-const (
-	exitAllow   = 0
-	exitDeny    = 3
-	exitAskUser = 4
-)
-
-// ExitCode is the process exit code for the result: 0 for allow and
-// modify, 3 for deny, 4 for ask_user.
-func (r *Result) ExitCode() int {
-	switch r.Decision {
-	case ActionDeny:
-		return exitDeny
-	case ActionAskUser:
-		return exitAskUser
-	default:
-		return exitAllow
-	}
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/service"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -156,7 +157,7 @@ func runFire(args []string) int {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(res.Wire(*trace)); err != nil {
+	if err := enc.Encode(service.NewFireReply(res, *trace)); err != nil {
 		errorf("fire: encoding the result: %v", err)
 		return exitInternal
 	}
@@ -166,7 +167,7 @@ func runFire(args []string) int {
 	}
 	// A failed cleanup was reported above; it does not change what the
 	// hooks answered, so the exit status stays the decision's.
-	return res.ExitCode()
+	return decisionExit(res.Decision)
 }
 
 // readPayload reads the fire's payload: empty (or blank) input is {}, and
@@ -248,4 +249,17 @@ func signalNumber(s os.Signal) int {
 		return int(n)
 	}
 	return 0
+}
+
+// decisionExit is the exit code for a fire's decision: 0 for allow and
+// modify, 3 for deny, 4 for ask_user.
+func decisionExit(a executor.Action) int {
+	switch a {
+	case executor.ActionDeny:
+		return exitDeny
+	case executor.ActionAskUser:
+		return exitAskUser
+	default:
+		return exitOK
+	}
 }

@@ -10,13 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -162,109 +161,24 @@ func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration) int {
 	}
 }
 
-// writeExec writes an executable file (a hook script) into dir.
-func writeExec(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+// The shared helpers, under the names these tests use.
+var (
+	writeExec   = testutil.WriteExec
+	writeConfig = testutil.WriteConfig
+	hookBlock   = testutil.HookBlock
+	alive       = testutil.Alive
+	waitGone    = testutil.WaitGone
+	readPids    = testutil.ReadPids
+	mkdir       = testutil.Mkdir
+	dial        = testutil.Dial
+	waitFor     = testutil.WaitFor
+	shHook      = testutil.WriteExec
+	fileExists  = testutil.FileExists
+)
 
-// writeConfig writes hooks.toml into dir. Test files live in a temp dir
-// under /tmp (world-writable), so the spawn policy's strict_modes is off
-// in every test config.
-func writeConfig(t *testing.T, dir, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, "hooks.toml")
-	if err := os.WriteFile(p, []byte("[policy]\nstrict_modes = false\n\n"+body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+type syncBuffer = testutil.SyncBuffer
 
-// hookBlock renders one [[hook]] block.
-func hookBlock(name, event, command string, priority int, extra ...string) string {
-	s := fmt.Sprintf("[[hook]]\nname = %q\nevent = %q\ncommand = %q\npriority = %d\n"+
-		"timeout_ms = 10000\nenabled = true\nnamespace = \"*\"\n", name, event, command, priority)
-	for _, e := range extra {
-		s += e + "\n"
-	}
-	return s + "\n"
-}
-
-// alive reports whether pid is a live (non-zombie) process. A killed
-// orphan may stay a zombie until its new parent reaps it; it is gone as
-// far as running code is concerned.
-func alive(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if runtime.GOOS == "linux" {
-			return false
-		}
-		return syscall.Kill(pid, 0) == nil
-	}
-	// The state follows the parenthesised command name.
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || (s[i+2] != 'Z' && s[i+2] != 'X')
-}
-
-// waitGone waits until none of pids is alive.
-func waitGone(t *testing.T, limit time.Duration, pids ...int) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		var live []int
-		for _, p := range pids {
-			if alive(p) {
-				live = append(live, p)
-			}
-		}
-		if len(live) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, p := range live {
-				_ = syscall.Kill(p, syscall.SIGKILL)
-			}
-			t.Fatalf("processes %v still alive %v after hooksupd exited", live, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// readPids waits for file to hold whitespace-separated pids (want of them).
-func readPids(t *testing.T, file string, want int, limit time.Duration) []int {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		data, _ := os.ReadFile(file)
-		fields := strings.Fields(string(data))
-		if len(fields) >= want {
-			var pids []int
-			for _, f := range fields[:want] {
-				n, err := strconv.Atoi(f)
-				if err != nil {
-					t.Fatalf("pid file %s: %q", file, data)
-				}
-				pids = append(pids, n)
-			}
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pid file %s not written within %v (content %q)", file, limit, data)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// mkdir creates dir (and parents) and returns it.
-func mkdir(t *testing.T, dir string) string {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+const (
+	shSlow   = testutil.ShSlow
+	shDaemon = testutil.ShDaemon
+)

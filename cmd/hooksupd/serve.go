@@ -5,21 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/coreos/go-systemd/v22/activation"
 
 	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/executor"
+	"github.com/hooksupd/hooksupd/service"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
-
-// statusEvery is how often the systemd STATUS= line is refreshed.
-const statusEvery = 10 * time.Second
 
 func init() {
 	register(&command{
@@ -110,7 +104,7 @@ func newServeLogger(format, level string) (*slog.Logger, error) {
 
 // serve runs the service until SIGTERM/SIGINT and returns the exit status.
 func serve(f serveFlags, log *slog.Logger) int {
-	if err := serveSupported(); err != nil {
+	if err := service.Supported(); err != nil {
 		errorf("serve: %v", err)
 		return exitInternal
 	}
@@ -119,17 +113,15 @@ func serve(f serveFlags, log *slog.Logger) int {
 	if !ok {
 		return exitUsage
 	}
-	notify := newNotifier(log)
-
 	// Socket first: a second instance fails here, before it starts any
 	// hook child.
-	ln, sock, socketName, err := openListener(f.socket, cfg.Server, log)
+	ln, sock, socketName, err := service.Listen(f.socket, cfg.Server, log)
 	if err != nil {
 		errorf("serve: %v", err)
 		return exitInternal
 	}
 	defer func() {
-		if err := sock.remove(); err != nil {
+		if err := sock.Remove(); err != nil {
 			log.Warn("removing the socket", "err", err)
 		}
 	}()
@@ -149,27 +141,27 @@ func serve(f serveFlags, log *slog.Logger) int {
 	log.Info("hooksupd starting", "version", versionString(), "config", cfg.Path, "hooks", len(cfg.Hooks),
 		"backend", mech.Backend, "cgroup_mode", mech.CgroupMode, "spawn", mech.Spawn, "kill", mech.Kill)
 
-	pctx, cancel := context.WithTimeout(context.Background(), prestartTimeout)
+	pctx, cancel := context.WithTimeout(context.Background(), service.PrestartTimeout)
 	if err := d.Prestart(pctx); err != nil {
 		log.Warn("daemon hooks not started; they retry at their next fire", "err", err)
 	}
 	cancel()
 
-	srv := newServer(serverOptions{
+	srv := service.New(service.Options{
 		Dispatcher: d, ConfigPath: path, Server: cfg.Server, Logger: log,
-		Notifier: notify, AdminUID: -1, SocketName: socketName,
+		Notify: true, AdminUID: -1, SocketName: socketName, Version: versionString(),
 	})
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.serve(ln) }()
+	go func() { serveErr <- srv.Serve(ln) }()
 
-	var metrics *metricsServer
+	var metrics *service.MetricsServer
 	if cfg.Server.MetricsListen != "" {
-		metrics, err = startMetrics(srv, cfg.Server.MetricsListen, log)
+		metrics, err = service.StartMetrics(srv, cfg.Server.MetricsListen, log)
 		if err != nil {
 			// Observability is not worth refusing to serve hooks over.
 			log.Error("metrics endpoint not started", "err", err)
 		} else {
-			log.Info("metrics endpoint listening", "addr", metrics.addr)
+			log.Info("metrics endpoint listening", "addr", metrics.Addr())
 		}
 	}
 
@@ -180,135 +172,21 @@ func serve(f serveFlags, log *slog.Logger) int {
 	defer signal.Stop(sigs)
 
 	log.Info("listening", "socket", socketName)
-	notify.ready(srv.statusLine())
+	srv.Ready()
 
-	exit := srv.run(sigs, serveErr, notify, cfg.Server.DrainTimeout)
+	exit := exitOK
+	if err := srv.Run(sigs, serveErr, cfg.Server.DrainTimeout); err != nil {
+		log.Error("stopping", "err", err)
+		exit = exitInternal
+	}
 
 	closeCtx, closeCancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer closeCancel()
-	metrics.close(closeCtx)
+	metrics.Close(closeCtx)
 	if err := d.Close(closeCtx); err != nil {
 		log.Error("stopping hook children", "err", err)
 		exit = exitInternal
 	}
 	log.Info("hooksupd stopped")
 	return exit
-}
-
-// run is the service's main loop: signals, the watchdog and the STATUS=
-// refresh. It returns once the server has shut down.
-func (s *server) run(sigs <-chan os.Signal, serveErr <-chan error, notify *notifier, drain time.Duration) int {
-	var watchdog <-chan time.Time
-	if iv := notify.watchdogInterval(); iv > 0 {
-		t := time.NewTicker(iv)
-		defer t.Stop()
-		watchdog = t.C
-		notify.watchdog()
-	}
-	status := time.NewTicker(statusEvery)
-	defer status.Stop()
-	exit := exitOK
-	for {
-		select {
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				s.log.Info("SIGHUP: reloading the configuration")
-				// Off the main loop: the keep-alives go on while daemon
-				// hooks start. Reloads are serialised by reloadMu.
-				s.bg.Add(1)
-				go func() {
-					defer s.bg.Done()
-					_, _ = s.reload("SIGHUP")
-				}()
-				continue
-			}
-			s.log.Info("stopping", "signal", sig.String(), "drain_timeout", drain)
-			s.stopWith(sigs, drain)
-			return exit
-		case err := <-serveErr:
-			// The listener broke (not a shutdown): nothing can connect
-			// any more, so stop and let systemd restart the service.
-			s.log.Error("socket failed; stopping", "err", err)
-			s.stopWith(sigs, drain)
-			return exitInternal
-		case <-watchdog:
-			// Sent from the main loop, so a wedged loop (a hung reload)
-			// stops the keep-alives and systemd restarts the service.
-			notify.watchdog()
-		case <-status.C:
-			notify.status(s.statusLine())
-		}
-	}
-}
-
-// stopWith shuts the server down; a second SIGTERM/SIGINT during the
-// drain cancels the fires still running.
-func (s *server) stopWith(sigs <-chan os.Signal, drain time.Duration) {
-	stop := make(chan struct{})
-	watcher := make(chan struct{})
-	go func() {
-		defer close(watcher)
-		for {
-			select {
-			case sig := <-sigs:
-				if sig != syscall.SIGHUP {
-					s.log.Warn("second stop signal: cancelling the fires in flight", "signal", sig.String())
-					s.cancelFires(errShutdown)
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
-	s.shutdown(drain)
-	close(stop)
-	<-watcher
-	s.bg.Wait() // a reload in progress; it fails fast once the Dispatcher closes
-}
-
-// openListener returns the socket systemd passed (socket activation) or
-// creates the configured one. sock is nil for a passed socket: systemd
-// owns that file and keeps it across restarts.
-func openListener(flagPath string, cfg config.ServerConfig, log *slog.Logger) (net.Listener, *socketFile, string, error) {
-	lns, err := activation.Listeners()
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("socket activation: %w", err)
-	}
-	var passed []net.Listener
-	for _, l := range lns {
-		if l != nil {
-			passed = append(passed, l)
-		}
-	}
-	if len(passed) > 0 {
-		ln, ok := passed[0].(*net.UnixListener)
-		if !ok {
-			for _, l := range passed {
-				l.Close()
-			}
-			return nil, nil, "", fmt.Errorf("socket activation passed a %s socket; hooksupd needs a unix stream socket (ListenStream=/path)", passed[0].Addr().Network())
-		}
-		for _, l := range passed[1:] {
-			log.Warn("socket activation: ignoring an extra socket", "addr", l.Addr().String())
-			l.Close()
-		}
-		ln.SetUnlinkOnClose(false)
-		log.Info("socket activation: using the socket systemd passed", "socket", ln.Addr().String())
-		if flagPath != "" || cfg.Socket != "" {
-			log.Debug("socket activation: --socket and [server] socket do not apply to a passed socket")
-		}
-		return ln, nil, ln.Addr().String(), nil
-	}
-	path := flagPath
-	if path == "" {
-		path = cfg.Socket
-	}
-	if path == "" {
-		path = "/run/hooksupd/hooksupd.sock"
-	}
-	ln, sock, err := listenSocket(path, cfg.SocketGroup)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return ln, sock, path, nil
 }

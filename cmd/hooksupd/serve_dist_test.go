@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hooksupd/hooksupd/config"
+	"github.com/hooksupd/hooksupd/service"
 )
 
 // The example production config that `make install` installs is valid,
@@ -22,7 +23,7 @@ func TestDistConfig(t *testing.T) {
 		t.Error("dist/hooks.toml turns strict_modes off")
 	}
 	s := cfg.Server
-	if s.Socket != defaultSocketPath || s.MaxLineBytes != 1<<20 || s.MaxInflightPerConn != 256 ||
+	if s.Socket != service.DefaultSocket || s.MaxLineBytes != 1<<20 || s.MaxInflightPerConn != 256 ||
 		s.MaxInflight != 4096 || s.DrainTimeout != 10*time.Second {
 		t.Errorf("[server] differs from the defaults it documents: %+v", s)
 	}
@@ -56,8 +57,8 @@ func TestDistUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(sock), "\nListenStream="+defaultSocketPath+"\n") ||
+	if !strings.Contains(string(sock), "\nListenStream="+service.DefaultSocket+"\n") ||
 		!strings.Contains(string(sock), "\nSocketMode=0660\n") {
-		t.Errorf("hooksupd.socket does not listen on %s with mode 0660", defaultSocketPath)
+		t.Errorf("hooksupd.socket does not listen on %s with mode 0660", service.DefaultSocket)
 	}
 }

@@ -120,13 +120,13 @@ func TestServeBinarySIGTERM(t *testing.T) {
 	}
 
 	c := dial(t, sock)
-	c.send(`{"id":"inflight","op":"fire","event":"pre_delete"}`)
+	c.Send(`{"id":"inflight","op":"fire","event":"pre_delete"}`)
 	time.Sleep(150 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.recv(); r.id() != `"inflight"` || r.str("decision") != "deny" {
-		t.Errorf("the fire in flight at SIGTERM: %s", r.raw)
+	if r := c.Recv(); r.ID() != `"inflight"` || r.Str("decision") != "deny" {
+		t.Errorf("the fire in flight at SIGTERM: %s", r.Raw)
 	}
 	if code := waitExit(t, cmd, 20*time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
@@ -274,9 +274,9 @@ func TestServeBinarySocketActivation(t *testing.T) {
 	})
 	f.Close()
 	c := dial(t, sock)
-	c.ping(1)
-	if r := c.roundTrip(`{"id":2,"op":"fire","event":"pre_store"}`); r.str("decision") != "allow" {
-		t.Errorf("fire over the passed socket: %s", r.raw)
+	c.Ping(1)
+	if r := c.RoundTrip(`{"id":2,"op":"fire","event":"pre_store"}`); r.Str("decision") != "allow" {
+		t.Errorf("fire over the passed socket: %s", r.Raw)
 	}
 	if fileExists(filepath.Join(dir, "ignored.sock")) {
 		t.Errorf("--socket was created although a socket was passed")

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +13,10 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-)
 
-// defaultSocketPath is where `hooksupd serve` listens unless configured
-// otherwise.
-const defaultSocketPath = "/run/hooksupd/hooksupd.sock"
+	"github.com/hooksupd/hooksupd/config"
+	"github.com/hooksupd/hooksupd/service"
+)
 
 // statusTimeout bounds the whole status exchange.
 const statusTimeout = 10 * time.Second
@@ -26,7 +24,7 @@ const statusTimeout = 10 * time.Second
 func init() {
 	register(&command{
 		Name:     "status",
-		Synopsis: "status [--socket PATH] [--json]",
+		Synopsis: "status [-c FILE] [--socket PATH] [--json]",
 		Summary:  "show the running service's hooks, metrics and mechanisms",
 		Help: `Connects to a running 'hooksupd serve', asks for its status and prints one
 line per hook (event, mode, fires, latency percentiles, errors, daemon
@@ -42,7 +40,9 @@ Exit status: 0 success, 1 the service is unreachable or refused, 2 usage.`,
 
 func runStatus(args []string) int {
 	fs := newFlagSet(commands["status"])
-	socket := fs.String("socket", defaultSocketPath, "unix socket `PATH` of the service")
+	socket := fs.String("socket", "", "unix socket `PATH` of the service (default: [server] socket of the config, else "+service.DefaultSocket+")")
+	cfgFlag := fs.String("config", "", "configuration `FILE` whose [server] socket to use (default $HOOKSUPD_CONFIG, else "+defaultConfigPath+")")
+	fs.alias("c", "config")
 	asJSON := fs.Bool("json", false, "print the raw status JSON")
 	pos, ok, code := fs.parse(args, exitUsage, true)
 	if !ok {
@@ -52,34 +52,50 @@ func runStatus(args []string) int {
 		errorf("status: unexpected argument %q\nTry '%s status --help'.", pos[0], progName)
 		return exitUsage
 	}
-	raw, err := requestStatus(*socket)
+	path := clientSocket(*socket, *cfgFlag)
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	c, err := dialService(ctx, path)
 	if err != nil {
 		errorf("status: %v", err)
 		return exitInternal
 	}
+	defer c.Close()
+	r, err := c.Status(ctx)
+	if err != nil {
+		errorf("status: %v", describeClientError(path, err))
+		return exitInternal
+	}
 	if *asJSON {
-		var b bytes.Buffer
-		if err := json.Indent(&b, raw, "", "  "); err != nil {
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
 			errorf("status: %v", err)
 			return exitInternal
 		}
-		b.WriteByte('\n')
-		_, _ = os.Stdout.Write(b.Bytes())
+		_, _ = os.Stdout.Write(append(b, '\n'))
 		return exitOK
 	}
-	var r statusReport
-	if err := json.Unmarshal(raw, &r); err != nil {
-		errorf("status: decoding the reply: %v", err)
-		return exitInternal
-	}
-	writeStatus(os.Stdout, &r)
+	writeStatus(os.Stdout, r)
 	return exitOK
 }
 
-// requestStatus sends one status request and returns the "status" value
-// of the reply.
-func requestStatus(socket string) (json.RawMessage, error) {
-	nc, err := net.DialTimeout("unix", socket, 5*time.Second)
+// clientSocket is the socket a client command talks to: the flag, else
+// the [server] socket of the config file (when it exists and loads),
+// else the default.
+func clientSocket(flagPath, cfgFlag string) string {
+	if flagPath != "" {
+		return flagPath
+	}
+	if cfg, err := config.Load(configPath(cfgFlag)); err == nil && cfg.Server.Socket != "" {
+		return cfg.Server.Socket
+	}
+	return service.DefaultSocket
+}
+
+// dialService connects to the service, with a hint for the usual reasons
+// it cannot.
+func dialService(ctx context.Context, path string) (*service.Client, error) {
+	c, err := service.DialContext(ctx, path)
 	if err != nil {
 		hint := ""
 		switch {
@@ -88,31 +104,18 @@ func requestStatus(socket string) (json.RawMessage, error) {
 		case errors.Is(err, os.ErrPermission):
 			hint = " (permission denied: run as root or a member of [server] socket_group)"
 		}
-		return nil, fmt.Errorf("cannot reach hooksupd at %s: %v%s", socket, unwrapOp(err), hint)
+		return nil, fmt.Errorf("cannot reach hooksupd at %s: %v%s", path, unwrapOp(err), hint)
 	}
-	defer nc.Close()
-	_ = nc.SetDeadline(time.Now().Add(statusTimeout))
-	if _, err := io.WriteString(nc, `{"id":1,"op":"status"}`+"\n"); err != nil {
-		return nil, fmt.Errorf("sending the request to %s: %v", socket, unwrapOp(err))
+	return c, nil
+}
+
+// describeClientError says who refused or failed.
+func describeClientError(path string, err error) error {
+	var se *service.Error
+	if errors.As(err, &se) {
+		return fmt.Errorf("hooksupd refused: %s: %s", se.Code, se.Message)
 	}
-	line, err := bufio.NewReaderSize(nc, 64<<10).ReadBytes('\n')
-	if err != nil && (len(line) == 0 || !errors.Is(err, io.EOF)) {
-		return nil, fmt.Errorf("reading the reply from %s: %v", socket, unwrapOp(err))
-	}
-	var rep struct {
-		Status json.RawMessage `json:"status"`
-		Error  *errorBody      `json:"error"`
-	}
-	if err := json.Unmarshal(line, &rep); err != nil {
-		return nil, fmt.Errorf("the reply from %s is not JSON: %v", socket, err)
-	}
-	if rep.Error != nil {
-		return nil, fmt.Errorf("hooksupd refused: %s: %s", rep.Error.Code, rep.Error.Message)
-	}
-	if len(rep.Status) == 0 {
-		return nil, fmt.Errorf("the reply from %s has no status", socket)
-	}
-	return rep.Status, nil
+	return fmt.Errorf("talking to hooksupd at %s: %v", path, unwrapOp(err))
 }
 
 // unwrapOp drops net.OpError's "dial unix /path:" prefix, which the caller
@@ -126,7 +129,7 @@ func unwrapOp(err error) error {
 }
 
 // writeStatus prints the human-readable report.
-func writeStatus(w io.Writer, r *statusReport) {
+func writeStatus(w io.Writer, r *service.Status) {
 	fmt.Fprintf(w, "hooksupd %s, pid %d, up %s\n", r.Version, r.PID, formatUptime(r.UptimeSeconds))
 	fmt.Fprintf(w, "config   %s\n", r.Config)
 	sv := r.Server
@@ -175,7 +178,7 @@ func writeStatus(w io.Writer, r *statusReport) {
 	}
 }
 
-func hookStateWord(h hookReport) string {
+func hookStateWord(h service.HookStatus) string {
 	switch {
 	case !h.Enabled:
 		return "disabled"

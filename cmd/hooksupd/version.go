@@ -74,3 +74,15 @@ func writeVersion(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
+
+// versionString is the version without the revision: the -X main.version
+// of a release build, else the module version, else "(devel)".
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

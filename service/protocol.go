@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -21,27 +21,27 @@ import (
 
 // Operations.
 const (
-	opFire   = "fire"
-	opPing   = "ping"
-	opStatus = "status"
-	opReload = "reload"
+	OpFire   = "fire"
+	OpPing   = "ping"
+	OpStatus = "status"
+	OpReload = "reload"
 )
 
 // Error codes of error replies. A client must treat an unknown code like
 // "internal".
 const (
-	codeBadRequest    = "bad_request"
-	codeUnknownEvent  = "unknown_event"
-	codeOverloaded    = "overloaded"
-	codeTooLarge      = "too_large"
-	codeForbidden     = "forbidden"
-	codeInternal      = "internal"
-	codeInvalidConfig = "invalid_config"
+	CodeBadRequest    = "bad_request"
+	CodeUnknownEvent  = "unknown_event"
+	CodeOverloaded    = "overloaded"
+	CodeTooLarge      = "too_large"
+	CodeForbidden     = "forbidden"
+	CodeInternal      = "internal"
+	CodeInvalidConfig = "invalid_config"
 )
 
 // errorCodes lists every code, for metrics labels.
-var errorCodes = []string{codeBadRequest, codeUnknownEvent, codeOverloaded, codeTooLarge,
-	codeForbidden, codeInternal, codeInvalidConfig}
+var errorCodes = []string{CodeBadRequest, CodeUnknownEvent, CodeOverloaded, CodeTooLarge,
+	CodeForbidden, CodeInternal, CodeInvalidConfig}
 
 // request is one decoded request line.
 type request struct {
@@ -57,23 +57,23 @@ type request struct {
 }
 
 // protoError is a failure that becomes an error reply.
-type protoError struct {
+type Error struct {
 	Code    string
 	Message string
 	// Details are extra lines (every error of a rejected config).
 	Details []string
 }
 
-func (e *protoError) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-func badRequest(format string, args ...any) *protoError {
-	return &protoError{Code: codeBadRequest, Message: fmt.Sprintf(format, args...)}
+func badRequest(format string, args ...any) *Error {
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, args...)}
 }
 
 // parseRequest decodes one request line. On failure it still returns the
 // id when the line is a JSON object whose "id" could be read, so the error
 // reply can be correlated.
-func parseRequest(line []byte) (*request, json.RawMessage, *protoError) {
+func parseRequest(line []byte) (*request, json.RawMessage, *Error) {
 	var req request
 	dec := json.NewDecoder(bytes.NewReader(line))
 	// A misspelt key ("namespaces") would otherwise silently fire no
@@ -108,7 +108,7 @@ func parseRequest(line []byte) (*request, json.RawMessage, *protoError) {
 	switch req.Op {
 	case "":
 		return nil, req.ID, badRequest(`missing "op"`)
-	case opFire:
+	case OpFire:
 		if req.Event == "" {
 			return nil, req.ID, badRequest(`missing "event"`)
 		}
@@ -120,7 +120,7 @@ func parseRequest(line []byte) (*request, json.RawMessage, *protoError) {
 		if isNull(req.Payload) {
 			req.Payload = nil // the dispatcher sends {}
 		}
-	case opPing, opStatus, opReload:
+	case OpPing, OpStatus, OpReload:
 	default:
 		return nil, req.ID, badRequest("unknown op %q (want fire, ping, status or reload)", truncate(req.Op, 64))
 	}
@@ -128,7 +128,7 @@ func parseRequest(line []byte) (*request, json.RawMessage, *protoError) {
 }
 
 // decodeNamespaces accepts a string, an array of strings, or nothing.
-func decodeNamespaces(raw json.RawMessage) ([]string, *protoError) {
+func decodeNamespaces(raw json.RawMessage) ([]string, *Error) {
 	if isNull(raw) {
 		return nil, nil
 	}
@@ -181,14 +181,16 @@ type okReply struct {
 	OK bool `json:"ok"`
 }
 
-type reloadReply struct {
+// ReloadReply is the answer to a successful reload: how many hooks the
+// new config has and where it was read from.
+type ReloadReply struct {
 	OK     bool   `json:"ok"`
 	Hooks  int    `json:"hooks"`
 	Config string `json:"config"`
 }
 
 type statusReply struct {
-	Status *statusReport `json:"status"`
+	Status *Status `json:"status"`
 }
 
 type errorBody struct {
@@ -211,7 +213,7 @@ func encodeReply(id json.RawMessage, body any) []byte {
 		// Every reply type marshals; this is a programming error, and the
 		// client still gets an answer for its id.
 		b.Reset()
-		_ = enc.Encode(errorReply{Error: errorBody{Code: codeInternal, Message: "encoding the reply failed"}})
+		_ = enc.Encode(errorReply{Error: errorBody{Code: CodeInternal, Message: "encoding the reply failed"}})
 	}
 	rest := b.Bytes() // "{...}\n"
 	if len(id) == 0 {
@@ -227,14 +229,14 @@ func encodeReply(id json.RawMessage, body any) []byte {
 }
 
 // encodeError renders an error reply.
-func encodeError(id json.RawMessage, e *protoError) []byte {
+func encodeError(id json.RawMessage, e *Error) []byte {
 	return encodeReply(id, errorReply{Error: errorBody{Code: e.Code, Message: e.Message, Details: e.Details}})
 }
 
 // encodeFire renders a fire's result exactly as `hooksupd fire` prints it,
 // plus the id.
 func encodeFire(id json.RawMessage, res *executor.Result, trace bool) []byte {
-	return encodeReply(id, res.Wire(trace))
+	return encodeReply(id, NewFireReply(res, trace))
 }
 
 func truncate(s string, n int) string {
@@ -319,3 +321,7 @@ func dropEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
+
+// DefaultSocket is where the service listens and clients connect unless
+// [server] socket or a flag says otherwise.
+const DefaultSocket = "/run/hooksupd/hooksupd.sock"

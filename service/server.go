@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -28,23 +28,27 @@ const (
 	cancelGrace = 15 * time.Second
 	// flushGrace bounds the final write of pending replies at shutdown.
 	flushGrace = 3 * time.Second
-	// prestartTimeout bounds starting the daemon children before READY=1.
-	prestartTimeout = 30 * time.Second
 )
+
+// PrestartTimeout bounds starting the daemon children before the service
+// reports ready, and again after a reload.
+const PrestartTimeout = 30 * time.Second
 
 // errShutdown is the cause of the fire context's cancellation.
 var errShutdown = errors.New("server shutting down")
 
 // serverOptions configure a server.
-type serverOptions struct {
+type Options struct {
 	Dispatcher *executor.Dispatcher
 	// ConfigPath is re-read by reload.
 	ConfigPath string
 	// Server is the [server] table the server started with.
 	Server config.ServerConfig
 	Logger *slog.Logger
-	// Notifier receives systemd state changes; nil sends nothing.
-	Notifier *notifier
+	// Notify sends the service's state to systemd (sd_notify: READY=1,
+	// RELOADING=1, STOPPING=1, STATUS=, the watchdog) when NOTIFY_SOCKET
+	// is set; false sends nothing.
+	Notify bool
 	// WriteTimeout and QueueBytes: 0 means the defaults.
 	WriteTimeout time.Duration
 	QueueBytes   int
@@ -53,10 +57,12 @@ type serverOptions struct {
 	AdminUID int
 	// SocketName is the listening socket's path, for status reports.
 	SocketName string
+	// Version is what status reports as the service's version.
+	Version string
 }
 
 // server answers the socket protocol for one Dispatcher.
-type server struct {
+type Server struct {
 	d            *executor.Dispatcher
 	log          *slog.Logger
 	cfgPath      string
@@ -71,6 +77,7 @@ type server struct {
 	startCfg     config.ServerConfig
 	// socketName is where clients connect, for status reports.
 	socketName string
+	version    string
 
 	access atomic.Pointer[accessList]
 
@@ -94,7 +101,7 @@ type server struct {
 	stats    serverStats
 }
 
-func newServer(o serverOptions) *server {
+func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,11 +125,10 @@ func newServer(o serverOptions) *server {
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = 4096
 	}
-	s := &server{
+	s := &Server{
 		d:            o.Dispatcher,
 		log:          o.Logger,
 		cfgPath:      o.ConfigPath,
-		notify:       o.Notifier,
 		maxLine:      cfg.MaxLineBytes,
 		maxPerConn:   cfg.MaxInflightPerConn,
 		maxInflight:  int64(cfg.MaxInflight),
@@ -132,8 +138,12 @@ func newServer(o serverOptions) *server {
 		started:      time.Now(),
 		startCfg:     cfg,
 		socketName:   o.SocketName,
+		version:      o.Version,
 		lns:          map[net.Listener]struct{}{},
 		conns:        map[*conn]struct{}{},
+	}
+	if o.Notify {
+		s.notify = newNotifier(o.Logger)
 	}
 	s.access.Store(newAccessList(cfg))
 	s.fireCtx, s.cancelFires = context.WithCancelCause(context.Background())
@@ -141,9 +151,12 @@ func newServer(o serverOptions) *server {
 	return s
 }
 
-// serve accepts connections on ln until shutdown closes it. It returns nil
+// Ready tells systemd the service is up (READY=1 with the status line).
+func (s *Server) Ready() { s.notify.ready(s.StatusLine()) }
+
+// Serve accepts connections on ln until shutdown closes it. It returns nil
 // after shutdown, else the accept error that stopped it.
-func (s *server) serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
@@ -189,7 +202,7 @@ func isTemporary(err error) bool {
 }
 
 // startConn registers nc and starts its goroutines.
-func (s *server) startConn(nc net.Conn) {
+func (s *Server) startConn(nc net.Conn) {
 	cred, err := getPeerCred(nc)
 	if err != nil {
 		// Without credentials every check below fails closed.
@@ -220,7 +233,7 @@ func (s *server) startConn(nc net.Conn) {
 	go c.run()
 }
 
-func (s *server) dropConn(c *conn) {
+func (s *Server) dropConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -231,7 +244,7 @@ func (s *server) dropConn(c *conn) {
 // shutdown stops accepting, stops reading requests, lets fires in flight
 // finish for up to drain, cancels the rest, flushes their replies and
 // closes every connection. The Dispatcher is left to the caller.
-func (s *server) shutdown(drain time.Duration) {
+func (s *Server) shutdown(drain time.Duration) {
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
@@ -277,7 +290,7 @@ func (s *server) shutdown(drain time.Duration) {
 }
 
 // stopping reports whether shutdown has begun.
-func (s *server) stopping() bool {
+func (s *Server) stopping() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.shutting
@@ -302,22 +315,22 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 
 // isAdmin reports whether p may use status and reload: root or the
 // service's own user.
-func (s *server) isAdmin(p peerCred) bool {
+func (s *Server) isAdmin(p peerCred) bool {
 	return p.Known && (p.UID == 0 || p.UID == s.adminUID)
 }
 
 // reload re-reads the config file and switches the Dispatcher to it. An
 // invalid file leaves the running config in place; every error is logged
 // and returned.
-func (s *server) reload(trigger string) (*config.Config, *protoError) {
+func (s *Server) reload(trigger string) (*config.Config, *Error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	if s.stopping() {
-		return nil, &protoError{Code: codeInternal, Message: "server shutting down; not reloading"}
+		return nil, &Error{Code: CodeInternal, Message: "server shutting down; not reloading"}
 	}
 	s.notify.reloading()
 	defer func() {
-		line := s.statusLine()
+		line := s.StatusLine()
 		// Under mu, so READY=1 never follows the STOPPING=1 that shutdown
 		// sends: that would confuse systemd.
 		s.mu.Lock()
@@ -339,17 +352,17 @@ func (s *server) reload(trigger string) (*config.Config, *protoError) {
 		}
 		s.log.Error("reload failed; still running the previous configuration",
 			"path", s.cfgPath, "errors", len(lines), "trigger", trigger)
-		code := codeInvalidConfig
+		code := CodeInvalidConfig
 		if errors.Is(err, executor.ErrClosed) {
-			code = codeInternal
+			code = CodeInternal
 		}
-		return nil, &protoError{Code: code, Details: lines,
+		return nil, &Error{Code: code, Details: lines,
 			Message: fmt.Sprintf("%d error(s) in %s; still running the previous configuration", len(lines), s.cfgPath)}
 	}
 	s.stats.reloadsOK.Add(1)
 	s.access.Store(newAccessList(cfg.Server))
 	s.warnServerChanges(cfg.Server)
-	ctx, cancel := context.WithTimeout(context.Background(), prestartTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), PrestartTimeout)
 	if err := s.d.Prestart(ctx); err != nil {
 		s.log.Warn("reload: daemon hooks not started; they retry at their next fire", "err", err)
 	}
@@ -361,7 +374,7 @@ func (s *server) reload(trigger string) (*config.Config, *protoError) {
 // warnServerChanges says which [server] changes a reload does not apply.
 // allow_uids and allow_gids apply at once (to every request), so that
 // revoking a client's access needs no restart.
-func (s *server) warnServerChanges(n config.ServerConfig) {
+func (s *Server) warnServerChanges(n config.ServerConfig) {
 	o := s.startCfg
 	var changed []string
 	if n.Socket != o.Socket {
@@ -403,8 +416,8 @@ func configErrorLines(err error) []string {
 	return []string{err.Error()}
 }
 
-// statusLine is systemd's one-line STATUS=.
-func (s *server) statusLine() string {
+// StatusLine is the one-line summary systemd shows as STATUS=.
+func (s *Server) StatusLine() string {
 	st := s.d.Status()
 	enabled, daemons, up := 0, 0, 0
 	var fires, errs uint64
@@ -490,7 +503,7 @@ type serverStats struct {
 }
 
 // requestKinds are the labels of serverStats.requests.
-var requestKinds = []string{opFire, opPing, opStatus, opReload, "invalid"}
+var requestKinds = []string{OpFire, OpPing, OpStatus, OpReload, "invalid"}
 
 func (st *serverStats) init() {
 	st.requests = make(map[string]*atomic.Uint64, len(requestKinds))

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -47,7 +47,7 @@ func TestParseRequest(t *testing.T) {
 			t.Errorf("%s: id %q, want %q", tc.line, id, tc.wantID)
 		}
 		if tc.wantErr != "" {
-			if perr == nil || perr.Code != codeBadRequest || !strings.Contains(perr.Message, tc.wantErr) {
+			if perr == nil || perr.Code != CodeBadRequest || !strings.Contains(perr.Message, tc.wantErr) {
 				t.Errorf("%s: error %v, want bad_request containing %q", tc.line, perr, tc.wantErr)
 			}
 			continue
@@ -73,7 +73,7 @@ func TestEncodeReply(t *testing.T) {
 	if got != want {
 		t.Errorf("fire reply\n got %s\nwant %s", got, want)
 	}
-	got = string(encodeError(nil, &protoError{Code: codeTooLarge, Message: "m"}))
+	got = string(encodeError(nil, &Error{Code: CodeTooLarge, Message: "m"}))
 	if got != `{"id":null,"error":{"code":"too_large","message":"m"}}`+"\n" {
 		t.Errorf("error reply %s", got)
 	}
@@ -82,7 +82,7 @@ func TestEncodeReply(t *testing.T) {
 	}
 	// A fire reply is exactly what `hooksupd fire` prints, plus the id.
 	res = &executor.Result{Decision: executor.ActionAllow, Hooks: []executor.Trace{{Hook: "h", Decision: "allow", Duration: 1500 * time.Microsecond, Ran: true}}}
-	wire, _ := json.Marshal(res.Wire(true))
+	wire, _ := json.Marshal(NewFireReply(res, true))
 	if got := string(encodeFire(json.RawMessage(`"x"`), res, true)); got != `{"id":"x",`+string(wire[1:])+"\n" {
 		t.Errorf("traced reply %s vs fire's %s", got, wire)
 	}

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -54,7 +54,7 @@ var (
 )
 
 // collector is the prometheus.Collector of a server.
-type collector struct{ s *server }
+type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descHookFires, descHookDuration, descHookTimeouts,
@@ -71,7 +71,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	m := st.Mechanisms
 	gauge := prometheus.GaugeValue
 	counter := prometheus.CounterValue
-	ch <- prometheus.MustNewConstMetric(descBuildInfo, gauge, 1, versionString(), m.Backend, m.CgroupMode, m.Kill)
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, gauge, 1, c.s.version, m.Backend, m.CgroupMode, m.Kill)
 	for _, h := range st.Hooks {
 		ms := h.Metrics
 		lv := []string{h.Name, h.Event}
@@ -119,29 +119,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, counter, float64(s.stats.reloadsFailed.Load()), "error")
 }
 
-// metricsServer serves /metrics over HTTP.
-type metricsServer struct {
+// MetricsServer serves /metrics over HTTP.
+type MetricsServer struct {
 	srv  *http.Server
-	file *socketFile // the unix socket it created, if any
+	file *Socket // the unix socket it created, if any
 	addr string
 	done chan struct{}
 }
 
-// startMetrics listens on addr (host:port, or a unix socket path when it
+// StartMetrics listens on addr (host:port, or a unix socket path when it
 // starts with "/") and serves the server's metrics, Go runtime and process
 // metrics included.
-func startMetrics(s *server, addr string, log *slog.Logger) (*metricsServer, error) {
+func StartMetrics(s *Server, addr string, log *slog.Logger) (*MetricsServer, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var (
 		ln   net.Listener
-		file *socketFile
+		file *Socket
 		err  error
 	)
 	if strings.HasPrefix(addr, "/") {
-		ln, file, err = listenSocket(addr, "")
+		ln, file, err = listen(addr, "")
 	} else if ln, err = net.Listen("tcp", addr); err == nil {
 		addr = ln.Addr().String() // the port chosen for ":0"
 	}
@@ -160,7 +160,7 @@ func startMetrics(s *server, addr string, log *slog.Logger) (*metricsServer, err
 		}
 		fmt.Fprintln(w, "hooksupd: metrics at /metrics")
 	})
-	m := &metricsServer{
+	m := &MetricsServer{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		file: file,
@@ -177,7 +177,11 @@ func startMetrics(s *server, addr string, log *slog.Logger) (*metricsServer, err
 }
 
 // close stops the endpoint and removes its unix socket.
-func (m *metricsServer) close(ctx context.Context) {
+// Addr is the address the endpoint listens on (the port chosen for ":0").
+func (m *MetricsServer) Addr() string { return m.addr }
+
+// Close stops the endpoint; a nil MetricsServer is a no-op.
+func (m *MetricsServer) Close(ctx context.Context) {
 	if m == nil {
 		return
 	}
@@ -185,5 +189,5 @@ func (m *metricsServer) close(ctx context.Context) {
 		_ = m.srv.Close()
 	}
 	<-m.done
-	_ = m.file.remove()
+	_ = m.file.Remove()
 }

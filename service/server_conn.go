@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 // reader stops reading while that is reached, so a client that sends
 // faster than its hooks answer is slowed down by its own socket buffer.
 type conn struct {
-	s    *server
+	s    *Server
 	nc   net.Conn
 	peer peerCred
 	log  *slog.Logger
@@ -87,7 +87,7 @@ func (c *conn) readLoop() {
 		line, err := lr.next()
 		if errors.Is(err, errLineTooLong) {
 			c.s.stats.request("invalid")
-			c.replyError(salvageID(line), &protoError{Code: codeTooLarge,
+			c.replyError(salvageID(line), &Error{Code: CodeTooLarge,
 				Message: fmt.Sprintf("request line exceeds max_line_bytes (%d bytes)", c.s.maxLine)})
 			continue
 		}
@@ -118,20 +118,20 @@ func (c *conn) handle(line []byte) bool {
 	}
 	s.stats.request(req.Op)
 	if !s.access.Load().allows(c.peer) {
-		c.replyError(id, &protoError{Code: codeForbidden,
+		c.replyError(id, &Error{Code: CodeForbidden,
 			Message: fmt.Sprintf("uid %d gid %d is not in allow_uids / allow_gids", c.peer.UID, c.peer.GID)})
 		return true
 	}
 	switch req.Op {
-	case opPing:
+	case OpPing:
 		c.reply(encodeReply(id, okReply{OK: true}))
-	case opStatus:
+	case OpStatus:
 		if !s.isAdmin(c.peer) {
 			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
 			return true
 		}
-		c.reply(encodeReply(id, statusReply{Status: s.statusReport()}))
-	case opReload:
+		c.reply(encodeReply(id, statusReply{Status: s.Status()}))
+	case OpReload:
 		if !s.isAdmin(c.peer) {
 			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
 			return true
@@ -141,15 +141,15 @@ func (c *conn) handle(line []byte) bool {
 			c.replyError(id, perr)
 			return true
 		}
-		c.reply(encodeReply(id, reloadReply{OK: true, Hooks: len(cfg.Hooks), Config: cfg.Path}))
-	case opFire:
+		c.reply(encodeReply(id, ReloadReply{OK: true, Hooks: len(cfg.Hooks), Config: cfg.Path}))
+	case OpFire:
 		return c.startFire(req)
 	}
 	return true
 }
 
-func forbiddenAdmin(op string, p peerCred) *protoError {
-	return &protoError{Code: codeForbidden,
+func forbiddenAdmin(op string, p peerCred) *Error {
+	return &Error{Code: CodeForbidden,
 		Message: fmt.Sprintf("%s is only for root and the service's own user (peer uid %d)", op, p.UID)}
 }
 
@@ -159,13 +159,13 @@ func (c *conn) startFire(req *request) bool {
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.stop:
-		c.replyError(req.ID, &protoError{Code: codeInternal, Message: "server shutting down; fire not started"})
+		c.replyError(req.ID, &Error{Code: CodeInternal, Message: "server shutting down; fire not started"})
 		return false
 	}
 	if s.inflight.Add(1) > s.maxInflight {
 		s.inflight.Add(-1)
 		<-c.sem
-		c.replyError(req.ID, &protoError{Code: codeOverloaded,
+		c.replyError(req.ID, &Error{Code: CodeOverloaded,
 			Message: fmt.Sprintf("%d fires in flight (max_inflight); retry later", s.maxInflight)})
 		return true
 	}
@@ -193,7 +193,7 @@ func (c *conn) runFire(req *request) {
 	case errors.Is(context.Cause(s.fireCtx), errShutdown):
 		// A cancelled chain's result reflects the cancellation (fail_mode
 		// open would read as allow): never send it as an answer.
-		c.replyError(req.ID, &protoError{Code: codeInternal,
+		c.replyError(req.ID, &Error{Code: CodeInternal,
 			Message: "fire cancelled: the server shut down before it finished"})
 	case err != nil:
 		c.replyError(req.ID, fireError(err))
@@ -207,22 +207,22 @@ func (c *conn) runFire(req *request) {
 }
 
 // fireError maps Dispatcher.Fire's errors, which never carry hook output.
-func fireError(err error) *protoError {
+func fireError(err error) *Error {
 	switch {
 	case errors.Is(err, executor.ErrUnknownEvent):
-		return &protoError{Code: codeUnknownEvent, Message: err.Error()}
+		return &Error{Code: CodeUnknownEvent, Message: err.Error()}
 	case errors.Is(err, executor.ErrBadPayload):
-		return &protoError{Code: codeBadRequest, Message: err.Error()}
+		return &Error{Code: CodeBadRequest, Message: err.Error()}
 	case errors.Is(err, executor.ErrClosed):
-		return &protoError{Code: codeInternal, Message: "server shutting down"}
+		return &Error{Code: CodeInternal, Message: "server shutting down"}
 	default:
-		return &protoError{Code: codeInternal, Message: err.Error()}
+		return &Error{Code: CodeInternal, Message: err.Error()}
 	}
 }
 
 func (c *conn) reply(b []byte) { c.q.push(b) }
 
-func (c *conn) replyError(id json.RawMessage, e *protoError) {
+func (c *conn) replyError(id json.RawMessage, e *Error) {
 	c.s.stats.error(e.Code)
 	c.q.push(encodeError(id, e))
 }

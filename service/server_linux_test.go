@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"encoding/json"
@@ -33,13 +33,13 @@ func TestServeOutOfOrderReplies(t *testing.T) {
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
 	c := dial(t, ts.sock)
 
-	c.send(`{"id":"slow","op":"fire","event":"pre_delete","payload":{}}`)
+	c.Send(`{"id":"slow","op":"fire","event":"pre_delete","payload":{}}`)
 	ids := []string{`0`, `-1.5`, `"a\u00e9"`, `{"k":[1,2]}`, `[1,"x"]`, `null`, `true`}
 	for i := 1; i <= 40; i++ {
 		ids = append(ids, fmt.Sprint(i))
 	}
 	for _, id := range ids {
-		c.send(`{"id":` + id + `,"op":"fire","event":"pre_store","payload":{"n":` + fmt.Sprint(len(id)) + `}}`)
+		c.Send(`{"id":` + id + `,"op":"fire","event":"pre_store","payload":{"n":` + fmt.Sprint(len(id)) + `}}`)
 	}
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -47,22 +47,22 @@ func TestServeOutOfOrderReplies(t *testing.T) {
 	}
 	var order []string
 	for range len(ids) + 1 {
-		r := c.recv()
-		id := r.id()
+		r := c.Recv()
+		id := r.ID()
 		order = append(order, id)
 		switch {
 		case id == `"slow"`:
-			if r.str("decision") != "deny" || r.str("reason") != "slow" {
-				t.Errorf("slow reply: %s", r.raw)
+			if r.Str("decision") != "deny" || r.Str("reason") != "slow" {
+				t.Errorf("slow reply: %s", r.Raw)
 			}
 		case want[id]:
 			delete(want, id)
 			// pre_store honours modify: the delta and the payload come back.
-			if r.str("decision") != "modify" || !strings.Contains(r.raw, `"tags":["seen"]`) {
-				t.Errorf("fast reply %s: %s", id, r.raw)
+			if r.Str("decision") != "modify" || !strings.Contains(r.Raw, `"tags":["seen"]`) {
+				t.Errorf("fast reply %s: %s", id, r.Raw)
 			}
 		default:
-			t.Errorf("unexpected or duplicate id %s: %s", id, r.raw)
+			t.Errorf("unexpected or duplicate id %s: %s", id, r.Raw)
 		}
 	}
 	if len(want) > 0 {
@@ -72,9 +72,9 @@ func TestServeOutOfOrderReplies(t *testing.T) {
 		t.Errorf("the slow fire sent first should be answered last; order %v", order)
 	}
 	// Ids are echoed byte for byte, escapes and spacing included.
-	r := c.roundTrip(`{"id": {"b" : "\u00e9<>"} ,"op":"ping"}`)
-	if !strings.HasPrefix(r.raw, `{"id":{"b" : "\u00e9<>"},"ok":true}`) {
-		t.Errorf("id not echoed verbatim: %s", r.raw)
+	r := c.RoundTrip(`{"id": {"b" : "\u00e9<>"} ,"op":"ping"}`)
+	if !strings.HasPrefix(r.Raw, `{"id":{"b" : "\u00e9<>"},"ok":true}`) {
+		t.Errorf("id not echoed verbatim: %s", r.Raw)
 	}
 }
 
@@ -88,30 +88,30 @@ func TestServeErrorReplies(t *testing.T) {
 	cases := []struct {
 		name, line, wantID, wantCode, wantMsg string
 	}{
-		{"invalid JSON, id readable", `{"id":1,"op":`, "1", codeBadRequest, "invalid JSON"},
-		{"invalid JSON", `{"id":`, "null", codeBadRequest, "invalid JSON"},
-		{"not JSON at all", `hello`, "null", codeBadRequest, "invalid JSON"},
-		{"not an object", `[1,2]`, "null", codeBadRequest, "must be a JSON object"},
-		{"missing id", `{"op":"ping"}`, "null", codeBadRequest, `missing "id"`},
-		{"missing op", `{"id":2}`, "2", codeBadRequest, `missing "op"`},
-		{"unknown op", `{"id":3,"op":"explode"}`, "3", codeBadRequest, `unknown op "explode"`},
-		{"missing event", `{"id":4,"op":"fire"}`, "4", codeBadRequest, `missing "event"`},
-		{"misspelt field", `{"id":5,"op":"fire","event":"pre_store","namespaces":["a"]}`, "5", codeBadRequest, `unknown field "namespaces"`},
-		{"namespace type", `{"id":6,"op":"fire","event":"pre_store","namespace":7}`, "6", codeBadRequest, "namespace"},
-		{"trace type", `{"id":7,"op":"fire","event":"pre_store","trace":"yes"}`, "7", codeBadRequest, `"trace"`},
-		{"trailing data", `{"id":8,"op":"ping"} {"id":9}`, "8", codeBadRequest, "trailing data"},
-		{"unknown event", `{"id":10,"op":"fire","event":"no_such_event"}`, "10", codeUnknownEvent, `"no_such_event"`},
-		{"too large, id first", `{"id":11,"op":"fire","event":"pre_store","payload":{"x":"` + big + `"}}`, "11", codeTooLarge, "max_line_bytes"},
-		{"too large, id last within the kept prefix", `{"op":"fire","event":"pre_store","payload":{"x":"` + big + `"},"id":12}`, "12", codeTooLarge, "max_line_bytes"},
-		{"too large, id beyond the kept prefix", `{"op":"fire","event":"pre_store","payload":{"x":"` + strings.Repeat(big, 5) + `"},"id":13}`, "null", codeTooLarge, "max_line_bytes"},
-		{"too large, not JSON", strings.Repeat("z", 100000), "null", codeTooLarge, "max_line_bytes"},
+		{"invalid JSON, id readable", `{"id":1,"op":`, "1", CodeBadRequest, "invalid JSON"},
+		{"invalid JSON", `{"id":`, "null", CodeBadRequest, "invalid JSON"},
+		{"not JSON at all", `hello`, "null", CodeBadRequest, "invalid JSON"},
+		{"not an object", `[1,2]`, "null", CodeBadRequest, "must be a JSON object"},
+		{"missing id", `{"op":"ping"}`, "null", CodeBadRequest, `missing "id"`},
+		{"missing op", `{"id":2}`, "2", CodeBadRequest, `missing "op"`},
+		{"unknown op", `{"id":3,"op":"explode"}`, "3", CodeBadRequest, `unknown op "explode"`},
+		{"missing event", `{"id":4,"op":"fire"}`, "4", CodeBadRequest, `missing "event"`},
+		{"misspelt field", `{"id":5,"op":"fire","event":"pre_store","namespaces":["a"]}`, "5", CodeBadRequest, `unknown field "namespaces"`},
+		{"namespace type", `{"id":6,"op":"fire","event":"pre_store","namespace":7}`, "6", CodeBadRequest, "namespace"},
+		{"trace type", `{"id":7,"op":"fire","event":"pre_store","trace":"yes"}`, "7", CodeBadRequest, `"trace"`},
+		{"trailing data", `{"id":8,"op":"ping"} {"id":9}`, "8", CodeBadRequest, "trailing data"},
+		{"unknown event", `{"id":10,"op":"fire","event":"no_such_event"}`, "10", CodeUnknownEvent, `"no_such_event"`},
+		{"too large, id first", `{"id":11,"op":"fire","event":"pre_store","payload":{"x":"` + big + `"}}`, "11", CodeTooLarge, "max_line_bytes"},
+		{"too large, id last within the kept prefix", `{"op":"fire","event":"pre_store","payload":{"x":"` + big + `"},"id":12}`, "12", CodeTooLarge, "max_line_bytes"},
+		{"too large, id beyond the kept prefix", `{"op":"fire","event":"pre_store","payload":{"x":"` + strings.Repeat(big, 5) + `"},"id":13}`, "null", CodeTooLarge, "max_line_bytes"},
+		{"too large, not JSON", strings.Repeat("z", 100000), "null", CodeTooLarge, "max_line_bytes"},
 	}
 	for i, tc := range cases {
-		r := c.roundTrip(tc.line)
-		if r.id() != tc.wantID || r.code() != tc.wantCode || !strings.Contains(r.errMessage(), tc.wantMsg) {
-			t.Errorf("%s: got %s; want id %s, code %s, message containing %q", tc.name, r.raw, tc.wantID, tc.wantCode, tc.wantMsg)
+		r := c.RoundTrip(tc.line)
+		if r.ID() != tc.wantID || r.Code() != tc.wantCode || !strings.Contains(r.ErrMessage(), tc.wantMsg) {
+			t.Errorf("%s: got %s; want id %s, code %s, message containing %q", tc.name, r.Raw, tc.wantID, tc.wantCode, tc.wantMsg)
 		}
-		c.ping(1000 + i) // the connection survives every error
+		c.Ping(1000 + i) // the connection survives every error
 	}
 
 	// A line of exactly max_line_bytes is accepted (\r\n counts as the end).
@@ -120,20 +120,20 @@ func TestServeErrorReplies(t *testing.T) {
 	if len(exact) != 1024 {
 		t.Fatalf("test line is %d bytes", len(exact))
 	}
-	if r := c.roundTrip(exact + "\r"); r.str("decision") != "modify" {
-		t.Errorf("line of exactly max_line_bytes: %s", r.raw)
+	if r := c.RoundTrip(exact + "\r"); r.Str("decision") != "modify" {
+		t.Errorf("line of exactly max_line_bytes: %s", r.Raw)
 	}
-	if r := c.roundTrip(exact[:len(exact)-2] + `}}}`); r.code() != codeTooLarge {
-		t.Errorf("max_line_bytes+1: %s", r.raw)
+	if r := c.RoundTrip(exact[:len(exact)-2] + `}}}`); r.Code() != CodeTooLarge {
+		t.Errorf("max_line_bytes+1: %s", r.Raw)
 	}
 	// Blank lines are ignored.
-	c.send("")
-	c.send("  \r")
-	c.ping(30)
+	c.Send("")
+	c.Send("  \r")
+	c.Ping(30)
 
 	// Messages never echo hook output; error replies carry a code a
 	// client can switch on, and the counters see them.
-	if n := ts.srv.stats.errors[codeTooLarge].Load(); n != 5 {
+	if n := ts.srv.stats.errors[CodeTooLarge].Load(); n != 5 {
 		t.Errorf("too_large counter %d, want 5", n)
 	}
 }
@@ -144,25 +144,25 @@ func TestServeOverloaded(t *testing.T) {
 	dir := t.TempDir()
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", "[server]\nmax_inflight = 2\n\n"), nil)
 	a, b := dial(t, ts.sock), dial(t, ts.sock)
-	a.send(`{"id":1,"op":"fire","event":"pre_delete"}`)
-	b.send(`{"id":2,"op":"fire","event":"pre_delete"}`)
+	a.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
+	b.Send(`{"id":2,"op":"fire","event":"pre_delete"}`)
 	waitFor(t, 5*time.Second, "two fires in flight", func() bool { return ts.srv.inflight.Load() == 2 })
 	start := time.Now()
-	r := b.roundTrip(`{"id":3,"op":"fire","event":"pre_store"}`)
-	if r.code() != codeOverloaded || r.id() != "3" {
-		t.Fatalf("third fire: %s", r.raw)
+	r := b.RoundTrip(`{"id":3,"op":"fire","event":"pre_store"}`)
+	if r.Code() != CodeOverloaded || r.ID() != "3" {
+		t.Fatalf("third fire: %s", r.Raw)
 	}
 	if el := time.Since(start); el > 300*time.Millisecond {
 		t.Errorf("overloaded took %v; it must not wait for a slot", el)
 	}
-	if r := a.recv(); r.str("decision") != "deny" {
-		t.Errorf("first fire: %s", r.raw)
+	if r := a.Recv(); r.Str("decision") != "deny" {
+		t.Errorf("first fire: %s", r.Raw)
 	}
-	if r := b.recv(); r.str("decision") != "deny" {
-		t.Errorf("second fire: %s", r.raw)
+	if r := b.Recv(); r.Str("decision") != "deny" {
+		t.Errorf("second fire: %s", r.Raw)
 	}
-	if r := b.roundTrip(`{"id":4,"op":"fire","event":"pre_store"}`); r.str("decision") != "modify" {
-		t.Errorf("fire after the load is gone: %s", r.raw)
+	if r := b.RoundTrip(`{"id":4,"op":"fire","event":"pre_store"}`); r.Str("decision") != "modify" {
+		t.Errorf("fire after the load is gone: %s", r.Raw)
 	}
 }
 
@@ -188,15 +188,15 @@ func TestServePerConnectionBackpressure(t *testing.T) {
 		}
 	}()
 	for i := range 6 {
-		c.send(fmt.Sprintf(`{"id":%d,"op":"fire","event":"pre_delete"}`, i))
+		c.Send(fmt.Sprintf(`{"id":%d,"op":"fire","event":"pre_delete"}`, i))
 	}
 	got := map[string]bool{}
 	for range 6 {
-		r := c.recv()
-		if r.str("decision") != "deny" {
-			t.Errorf("reply %s", r.raw)
+		r := c.Recv()
+		if r.Str("decision") != "deny" {
+			t.Errorf("reply %s", r.Raw)
 		}
-		got[r.id()] = true
+		got[r.ID()] = true
 	}
 	close(stop)
 	wg.Wait()
@@ -218,10 +218,10 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", ""), nil)
 	for i := range 3 {
 		c := dial(t, ts.sock)
-		c.send(`{"id":1,"op":"fire","event":"pre_delete"}`)
-		c.send(`{"id":2,"op":"fire","event":"pre_store"}`)
+		c.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
+		c.Send(`{"id":2,"op":"fire","event":"pre_store"}`)
 		waitFor(t, 5*time.Second, "the fires to start", func() bool { return ts.srv.inflight.Load() >= 1 })
-		c.nc.Close()
+		c.Conn.Close()
 		done := filepath.Join(dir, "slow.sh.done")
 		waitFor(t, 10*time.Second, "the slow hook to finish", func() bool { return fileExists(done) })
 		waitFor(t, 10*time.Second, "the connection to be released", func() bool {
@@ -240,7 +240,7 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 func TestServeClientNeverReads(t *testing.T) {
 	dir := t.TempDir()
 	const queueBytes = 64 << 10
-	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_inflight_per_conn = 4\n\n"), func(o *serverOptions) {
+	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_inflight_per_conn = 4\n\n"), func(o *Options) {
 		o.QueueBytes = queueBytes
 		o.WriteTimeout = 1500 * time.Millisecond
 	})
@@ -254,7 +254,7 @@ func TestServeClientNeverReads(t *testing.T) {
 	go func() {
 		line := []byte(`{"id":0,"op":"fire","event":"pre_store","payload":` + payload + "}\n")
 		for sent = 0; sent < 4000; sent++ { // 33 MB if the server took it all
-			if _, err := stuck.nc.Write(line); err != nil {
+			if _, err := stuck.Conn.Write(line); err != nil {
 				writerDone <- err
 				return
 			}
@@ -266,9 +266,9 @@ func TestServeClientNeverReads(t *testing.T) {
 	var maxQueued int
 	other := dial(t, ts.sock)
 	for i := range 10 {
-		r := other.roundTrip(fmt.Sprintf(`{"id":%d,"op":"fire","event":"pre_store","payload":{"i":%d}}`, i, i))
-		if r.str("decision") != "modify" {
-			t.Fatalf("other client: %s", r.raw)
+		r := other.RoundTrip(fmt.Sprintf(`{"id":%d,"op":"fire","event":"pre_store","payload":{"i":%d}}`, i, i))
+		if r.Str("decision") != "modify" {
+			t.Fatalf("other client: %s", r.Raw)
 		}
 		ts.srv.mu.Lock()
 		for c := range ts.srv.conns {
@@ -312,7 +312,7 @@ func TestServeClientNeverReads(t *testing.T) {
 	if sent > 1000 {
 		t.Errorf("the server accepted %d requests from a client that reads nothing", sent)
 	}
-	other.ping(99)
+	other.Ping(99)
 }
 
 // allow_uids excluding the caller: every op is forbidden; a reload that
@@ -326,17 +326,17 @@ func TestServePeerCredentialRefusal(t *testing.T) {
 	c := dial(t, ts.sock)
 	for _, line := range []string{`{"id":1,"op":"ping"}`, `{"id":2,"op":"fire","event":"pre_store"}`,
 		`{"id":3,"op":"status"}`, `{"id":4,"op":"reload"}`} {
-		r := c.roundTrip(line)
-		if r.code() != codeForbidden || !strings.Contains(r.errMessage(), "uid 0") {
-			t.Errorf("%s: got %s, want forbidden", line, r.raw)
+		r := c.RoundTrip(line)
+		if r.Code() != CodeForbidden || !strings.Contains(r.ErrMessage(), "uid 0") {
+			t.Errorf("%s: got %s, want forbidden", line, r.Raw)
 		}
 	}
 	writeConfig(t, dir, "[server]\nallow_uids = [12345]\nallow_gids = [0]\n\n"+hooks)
 	if _, perr := ts.srv.reload("test"); perr != nil {
 		t.Fatalf("reload: %v", perr)
 	}
-	if r := c.roundTrip(`{"id":5,"op":"fire","event":"pre_store"}`); r.str("decision") != "modify" {
-		t.Errorf("after allowing gid 0: %s", r.raw)
+	if r := c.RoundTrip(`{"id":5,"op":"fire","event":"pre_store"}`); r.Str("decision") != "modify" {
+		t.Errorf("after allowing gid 0: %s", r.Raw)
 	}
 }
 
@@ -356,28 +356,28 @@ func TestServeReload(t *testing.T) {
 	}
 
 	writeConfig(t, dir, keep+drop+"[[hook]]\nname = \"broken\"\nevent = \"pre_store\"\ntimeout_ms = 99999999\nbogus = 1\n")
-	r := c.roundTrip(`{"id":"r1","op":"reload"}`)
+	r := c.RoundTrip(`{"id":"r1","op":"reload"}`)
 	var body errorBody
-	_ = json.Unmarshal(r.fields["error"], &body)
-	if body.Code != codeInvalidConfig || len(body.Details) < 2 {
-		t.Fatalf("invalid reload: %s", r.raw)
+	_ = json.Unmarshal(r.Fields["error"], &body)
+	if body.Code != CodeInvalidConfig || len(body.Details) < 2 {
+		t.Fatalf("invalid reload: %s", r.Raw)
 	}
 	for _, d := range body.Details {
 		if !strings.Contains(ts.logs.String(), strings.ReplaceAll(d, `"`, `\"`)) {
 			t.Errorf("config error %q not logged", d)
 		}
 	}
-	if r := c.roundTrip(`{"id":"f1","op":"fire","event":"pre_store"}`); r.str("decision") != "modify" {
-		t.Errorf("fire after a failed reload: %s", r.raw)
+	if r := c.RoundTrip(`{"id":"f1","op":"fire","event":"pre_store"}`); r.Str("decision") != "modify" {
+		t.Errorf("fire after a failed reload: %s", r.Raw)
 	}
 	if !pidAlive(dropPid) || ts.daemonPid("drop") != dropPid {
 		t.Errorf("a failed reload touched the daemons")
 	}
 
 	writeConfig(t, dir, keep)
-	r = c.roundTrip(`{"id":"r2","op":"reload"}`)
-	if string(r.fields["ok"]) != "true" || string(r.fields["hooks"]) != "1" {
-		t.Fatalf("reload: %s", r.raw)
+	r = c.RoundTrip(`{"id":"r2","op":"reload"}`)
+	if string(r.Fields["ok"]) != "true" || string(r.Fields["hooks"]) != "1" {
+		t.Fatalf("reload: %s", r.Raw)
 	}
 	waitFor(t, 10*time.Second, "the removed daemon to stop", func() bool { return !pidAlive(dropPid) })
 	if got := ts.daemonPid("keep"); got != keepPid || !pidAlive(keepPid) {
@@ -393,12 +393,12 @@ func TestServeStatusOp(t *testing.T) {
 	dir := t.TempDir()
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	c := dial(t, ts.sock)
-	c.roundTrip(`{"id":1,"op":"fire","event":"pre_store"}`)
-	c.roundTrip(`{"id":2,"op":"fire","event":"pre_delete"}`)
-	r := c.roundTrip(`{"id":3,"op":"status"}`)
-	var st statusReport
-	if err := json.Unmarshal(r.fields["status"], &st); err != nil {
-		t.Fatalf("status: %v: %s", err, r.raw)
+	c.RoundTrip(`{"id":1,"op":"fire","event":"pre_store"}`)
+	c.RoundTrip(`{"id":2,"op":"fire","event":"pre_delete"}`)
+	r := c.RoundTrip(`{"id":3,"op":"status"}`)
+	var st Status
+	if err := json.Unmarshal(r.Fields["status"], &st); err != nil {
+		t.Fatalf("status: %v: %s", err, r.Raw)
 	}
 	if len(st.Hooks) != 2 || st.Mechanisms.Backend == "" || st.PID != os.Getpid() || st.Server.Socket != ts.sock {
 		t.Fatalf("status: %+v", st)
@@ -425,31 +425,31 @@ func TestServeShutdownDrain(t *testing.T) {
 		wantCode           string
 	}{
 		{"finishes", "5s", "0.3", ""},
-		{"cancelled", "100ms", "5", codeInternal},
+		{"cancelled", "100ms", "5", CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			ts := startServerIn(t, dir, slowFastConfig(t, dir, tc.sleep, "[server]\ndrain_timeout = \""+tc.drain+"\"\n\n"), nil)
 			c := dial(t, ts.sock)
-			c.send(`{"id":1,"op":"fire","event":"pre_delete"}`)
+			c.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
 			waitFor(t, 5*time.Second, "the fire to start", func() bool { return ts.srv.inflight.Load() == 1 })
 			start := time.Now()
 			ts.stop()
-			r := c.recv()
+			r := c.Recv()
 			switch tc.wantCode {
 			case "":
-				if r.str("decision") != "deny" {
-					t.Errorf("drained fire: %s", r.raw)
+				if r.Str("decision") != "deny" {
+					t.Errorf("drained fire: %s", r.Raw)
 				}
 			default:
-				if r.code() != tc.wantCode || !strings.Contains(r.errMessage(), "shut down") {
-					t.Errorf("cancelled fire: %s", r.raw)
+				if r.Code() != tc.wantCode || !strings.Contains(r.ErrMessage(), "shut down") {
+					t.Errorf("cancelled fire: %s", r.Raw)
 				}
 				if el := time.Since(start); el > 4*time.Second {
 					t.Errorf("shutdown took %v with a 100ms drain", el)
 				}
 			}
-			if _, err := c.r.ReadByte(); err == nil {
+			if _, err := c.Reader.ReadByte(); err == nil {
 				t.Errorf("connection still open after shutdown")
 			}
 		})

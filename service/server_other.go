@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package service
 
 import (
 	"fmt"
@@ -18,14 +18,14 @@ var errServeUnsupported = fmt.Errorf("hooksupd serve runs on Linux only (peer cr
 // fails closed.
 func getPeerCred(net.Conn) (peerCred, error) { return peerCred{}, errServeUnsupported }
 
-// socketFile is the socket hooksupd created; there is none here.
-type socketFile struct{}
+// Socket is the socket hooksupd created; there is none here.
+type Socket struct{}
 
-func listenSocket(path, group string) (net.Listener, *socketFile, error) {
+func listen(path, group string) (net.Listener, *Socket, error) {
 	return nil, nil, errServeUnsupported
 }
 
-func (f *socketFile) remove() error { return nil }
+func (f *Socket) Remove() error { return nil }
 
-// serveSupported reports why `hooksupd serve` cannot run here.
-func serveSupported() error { return errServeUnsupported }
+// Supported reports why `hooksupd serve` cannot run here.
+func Supported() error { return errServeUnsupported }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -41,23 +41,23 @@ func getPeerCred(nc net.Conn) (peerCred, error) {
 // tmpSeq makes the temporary names of one process's sockets unique.
 var tmpSeq atomic.Uint64
 
-// socketFile is the listening socket hooksupd created itself (not one
+// Socket is the listening socket hooksupd created itself (not one
 // systemd passed in), with the lock that makes it ours.
-type socketFile struct {
+type Socket struct {
 	path string
 	ino  uint64
 	dev  uint64
 	lock *os.File
 }
 
-// listenSocket creates the service's unix socket at path, mode 0660, group
+// listen creates the service's unix socket at path, mode 0660, group
 // group (when set). A socket file left by an instance that is gone is
 // replaced; a live one (something answers), or a file that is not a
 // socket, is an error. The new socket is bound under a temporary name,
 // given its mode and group, and renamed into place, so the path never
 // shows a socket with the wrong permissions and never goes missing while
 // a stale one is replaced.
-func listenSocket(path, group string) (net.Listener, *socketFile, error) {
+func listen(path, group string) (net.Listener, *Socket, error) {
 	gid := -1
 	if group != "" {
 		g, err := user.LookupGroup(group)
@@ -88,7 +88,7 @@ func listenSocket(path, group string) (net.Listener, *socketFile, error) {
 		}
 		return nil, nil, fmt.Errorf("socket lock: %w", err)
 	}
-	fail := func(err error) (net.Listener, *socketFile, error) {
+	fail := func(err error) (net.Listener, *Socket, error) {
 		lock.Close()
 		return nil, nil, err
 	}
@@ -111,7 +111,7 @@ func listenSocket(path, group string) (net.Listener, *socketFile, error) {
 	// The path is removed by Close of the server, and only while it is
 	// still this socket (a newer instance may have replaced it).
 	ln.SetUnlinkOnClose(false)
-	cleanup := func(err error) (net.Listener, *socketFile, error) {
+	cleanup := func(err error) (net.Listener, *Socket, error) {
 		ln.Close()
 		_ = os.Remove(bindPath)
 		return fail(err)
@@ -133,7 +133,7 @@ func listenSocket(path, group string) (net.Listener, *socketFile, error) {
 	if err := unix.Lstat(path, &st); err != nil {
 		return cleanup(err)
 	}
-	return ln, &socketFile{path: path, ino: st.Ino, dev: st.Dev, lock: lock}, nil
+	return ln, &Socket{path: path, ino: st.Ino, dev: st.Dev, lock: lock}, nil
 }
 
 // checkStale removes path when it is a socket nothing listens on.
@@ -157,13 +157,13 @@ func checkStale(path string) error {
 		return fmt.Errorf("%s: checking for a live listener: %w", path, err)
 	}
 	// Nothing listens: a stale socket of an instance that is gone. It is
-	// replaced atomically by the rename in listenSocket.
+	// replaced atomically by the rename in listen.
 	return nil
 }
 
-// remove deletes the socket file if it is still the one listenSocket
+// Remove deletes the socket file if it is still the one listen
 // created, and releases the lock.
-func (f *socketFile) remove() error {
+func (f *Socket) Remove() error {
 	if f == nil {
 		return nil
 	}
@@ -181,5 +181,6 @@ func (f *socketFile) remove() error {
 	return os.Remove(f.path)
 }
 
-// serveSupported reports whether `hooksupd serve` can run here.
-func serveSupported() error { return nil }
+// Supported reports whether the service can run here: nil on Linux,
+// an error wrapping supervisor.ErrNotSupported elsewhere.
+func Supported() error { return nil }

@@ -1,9 +1,8 @@
-package main
+package service
 
 import (
 	"math"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/hooksupd/hooksupd/supervisor"
@@ -12,19 +11,19 @@ import (
 // statusReport is the "status" of a status reply: Dispatcher.Status in a
 // stable JSON shape (durations in milliseconds, sizes in bytes), plus the
 // server's own figures.
-type statusReport struct {
+type Status struct {
 	Version           string       `json:"version"`
 	PID               int          `json:"pid"`
 	UptimeSeconds     float64      `json:"uptime_s"`
 	Config            string       `json:"config"`
-	Mechanisms        mechanisms   `json:"mechanisms"`
+	Mechanisms        Mechanisms   `json:"mechanisms"`
 	TimeoutViolations uint64       `json:"timeout_violations"`
-	Server            serverReport `json:"server"`
-	Hooks             []hookReport `json:"hooks"`
+	Server            ServerStatus `json:"server"`
+	Hooks             []HookStatus `json:"hooks"`
 }
 
 // mechanisms mirrors supervisor.Mechanisms.
-type mechanisms struct {
+type Mechanisms struct {
 	Backend    string   `json:"backend"`
 	CgroupMode string   `json:"cgroup_mode"`
 	Spawn      string   `json:"spawn"`
@@ -35,7 +34,7 @@ type mechanisms struct {
 	Notes      []string `json:"notes,omitempty"`
 }
 
-type serverReport struct {
+type ServerStatus struct {
 	Socket           string            `json:"socket"`
 	ConnectionsOpen  int64             `json:"connections_open"`
 	ConnectionsTotal uint64            `json:"connections_total"`
@@ -48,7 +47,7 @@ type serverReport struct {
 	ReloadsFailed    uint64            `json:"reloads_failed"`
 }
 
-type hookReport struct {
+type HookStatus struct {
 	Name      string            `json:"name"`
 	Event     string            `json:"event"`
 	Mode      string            `json:"mode"`
@@ -65,10 +64,10 @@ type hookReport struct {
 	P90Ms     float64           `json:"p90_ms"`
 	P99Ms     float64           `json:"p99_ms"`
 	MaxMs     float64           `json:"max_ms"`
-	State     hookStateReport   `json:"state"`
+	State     HookState         `json:"state"`
 }
 
-type hookStateReport struct {
+type HookState struct {
 	Running     bool    `json:"running"`
 	PID         int     `json:"pid,omitempty"`
 	Restarts    uint64  `json:"restarts"`
@@ -78,16 +77,16 @@ type hookStateReport struct {
 }
 
 // statusReport builds the reply to the status op.
-func (s *server) statusReport() *statusReport {
+func (s *Server) Status() *Status {
 	st := s.d.Status()
-	r := &statusReport{
-		Version:           versionString(),
+	r := &Status{
+		Version:           s.version,
 		PID:               os.Getpid(),
 		UptimeSeconds:     math.Round(time.Since(s.started).Seconds()*1000) / 1000,
 		Config:            st.ConfigPath,
 		Mechanisms:        toMechanisms(st.Mechanisms),
 		TimeoutViolations: st.TimeoutViolations,
-		Server: serverReport{
+		Server: ServerStatus{
 			Socket:           s.socketName,
 			ConnectionsOpen:  s.stats.connsOpen.Load(),
 			ConnectionsTotal: s.stats.connsTotal.Load(),
@@ -99,7 +98,7 @@ func (s *server) statusReport() *statusReport {
 			ReloadsOK:        s.stats.reloadsOK.Load(),
 			ReloadsFailed:    s.stats.reloadsFailed.Load(),
 		},
-		Hooks: make([]hookReport, 0, len(st.Hooks)),
+		Hooks: make([]HookStatus, 0, len(st.Hooks)),
 	}
 	for k, c := range s.stats.requests {
 		r.Server.Requests[k] = c.Load()
@@ -113,13 +112,13 @@ func (s *server) statusReport() *statusReport {
 		if outcomes == nil {
 			outcomes = map[string]uint64{}
 		}
-		r.Hooks = append(r.Hooks, hookReport{
+		r.Hooks = append(r.Hooks, HookStatus{
 			Name: h.Name, Event: h.Event, Mode: string(h.Mode), Priority: h.Priority,
 			Enabled: h.Enabled, Namespace: h.Namespace, FailMode: string(h.FailMode),
 			Fires: m.Fires, Outcomes: outcomes, Errors: hookErrors(m),
 			Timeouts: m.Timeouts, Drops: m.Drops,
 			P50Ms: ms(m.P50), P90Ms: ms(m.P90), P99Ms: ms(m.P99), MaxMs: ms(m.Max),
-			State: hookStateReport{
+			State: HookState{
 				Running: h.State.Running, PID: h.State.Pid, Restarts: h.State.Restarts,
 				MemoryBytes: h.State.MemoryCurrent, CPUSeconds: h.State.CPU.Seconds(),
 				LastError: h.State.LastError,
@@ -129,25 +128,12 @@ func (s *server) statusReport() *statusReport {
 	return r
 }
 
-func toMechanisms(m supervisor.Mechanisms) mechanisms {
-	return mechanisms{Backend: m.Backend, CgroupMode: m.CgroupMode, Spawn: m.Spawn, Attach: m.Attach,
+func toMechanisms(m supervisor.Mechanisms) Mechanisms {
+	return Mechanisms{Backend: m.Backend, CgroupMode: m.CgroupMode, Spawn: m.Spawn, Attach: m.Attach,
 		Kill: m.Kill, Exit: m.Exit, Pipes: m.Pipes, Notes: m.Notes}
 }
 
 // ms converts a duration to milliseconds with microsecond precision.
 func ms(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Microsecond)) / 1000
-}
-
-// versionString is the version `hooksupd version` prints, without the
-// revision: the -X main.version of a release build, else the module
-// version, else "(devel)".
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
