@@ -137,6 +137,14 @@ type Stats struct {
 	MemoryPeak    int64         // bytes
 	OOMKills      uint64        // since the process started
 	Pids          int64         // tasks now in the tree
+	// CPUThrottled is the time the tree was held back by Limits.CPUQuota
+	// and ThrottledPeriods the number of periods it was; 0 without a
+	// quota or a group.
+	CPUThrottled     time.Duration
+	ThrottledPeriods uint64
+	// PidsPeak is the most tasks the tree had at once; 0 when unknown (no
+	// group, or a kernel without pids.peak).
+	PidsPeak int64
 }
 
 // Process is a live, supervised child and its tree.

@@ -59,6 +59,13 @@ type Stats struct {
 	MemoryPeak    int64 // 0 when the kernel does not report it
 	OOMKills      uint64
 	Pids          int64
+	// CPUThrottled is the time the tree was held back by its CPU quota,
+	// NrThrottled the number of periods it was; both 0 without a quota.
+	CPUThrottled time.Duration
+	NrThrottled  uint64
+	// PidsPeak is the most tasks the group held at once, 0 when the kernel
+	// does not report it (no pids.peak).
+	PidsPeak int64
 }
 
 // Options configure a Manager.

@@ -69,6 +69,11 @@ type Group struct {
 	oomBase        atomic.Uint64
 	cpuBase        atomic.Int64
 
+	// Baselines of the figures of stats_extra_linux.go.
+	nrThrottledBase atomic.Uint64
+	throttledBase   atomic.Int64
+	pidsPeakBase    atomic.Uint64
+
 	// needsBegin: the group came back to its pool, and Get runs BeginRun
 	// before handing it out again (in the caller's background preparation,
 	// not in the Put that ends a fire).
