@@ -48,8 +48,8 @@ exit 0`
 	if st.CPU <= rus.CPU || st.CPU < 50*time.Millisecond {
 		t.Errorf("CPU %v: want the grandchild's busy loop (>= 50ms) above the direct child's rusage %v", st.CPU, rus.CPU)
 	}
-	if st.MemoryPeak < 60<<20 {
-		t.Errorf("MemoryPeak %d: want >= 60 MiB for two 30 MiB children at once", st.MemoryPeak)
+	if st.MemoryPeak < 50<<20 {
+		t.Errorf("MemoryPeak %d: want >= 50 MiB (more than one process holds) for two 30 MiB children at once", st.MemoryPeak)
 	}
 	if hasPidsPeak(t) && st.PidsPeak < 3 {
 		t.Errorf("PidsPeak %d: want >= 3", st.PidsPeak)

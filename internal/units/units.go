@@ -31,7 +31,8 @@ const MaxDuration = time.Duration(math.MaxInt64)
 // floating-point number ("10", ".1", "2.5e3", "0x1p3", "inf") with an
 // optional unit suffix s (seconds, the default), m (minutes), h (hours)
 // or d (days). A bare number is seconds, so "--grace 1" means one second.
-// Leading blanks are skipped, nothing may follow the suffix.
+// Leading blanks are skipped, nothing may follow the suffix. Go's
+// duration syntax ("500ms", "1m30s"), which GNU refuses, is accepted too.
 //
 // Values too large for a time.Duration are clamped to MaxDuration; a
 // positive value below one nanosecond (including one that underflows,
@@ -56,6 +57,16 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		num = num[:len(num)-1]
 		f, ok = parseFloat(num)
+	}
+	if !ok {
+		// Go's duration syntax ("500ms", "1m30s") as well: GNU refuses
+		// it, so no timeout(1) command line changes meaning.
+		if d, err := time.ParseDuration(strings.TrimSpace(s)); err == nil && s == strings.TrimLeft(s, " \t\n\v\f\r") {
+			if d < 0 {
+				return 0, fmt.Errorf("invalid time interval %q: must not be negative", s)
+			}
+			return d, nil
+		}
 	}
 	if !ok || math.IsNaN(f) {
 		return 0, fmt.Errorf("invalid time interval %q: want a number of seconds with an optional s, m, h or d (\"10\", \".5\", \"1m\", \"1d\", \"inf\")", s)

@@ -47,6 +47,11 @@ var durationCases = []struct {
 	// Underflows to 0 in strtod; coreutils 9.1 then runs without a
 	// timeout, later releases (and hooksupd) round it up like 1e-300.
 	{"1e-10000", 1, ""},
+	// Go's duration syntax, refused by GNU, accepted here.
+	{"500ms", 500 * time.Millisecond, ""},
+	{"1m30s", 90 * time.Second, ""},
+	{"1.5h", 90 * time.Minute, "ok"},
+	{"-5ms", -1, ""},
 	{"", -1, "bad"},
 	{"nan", -1, "bad"},
 	{"1 ", -1, "bad"},
