@@ -96,7 +96,7 @@ func runMain(args []string) (code int, sig syscall.Signal) {
 	}()
 	fs, props := runFlags(&o)
 	logLevel := fs.String("log-level", "warn", "`LEVEL` of hooksupd's own diagnostics on stderr: debug, info, warn or error")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit (timeout --version)")
 	pos, ok, c := fs.parse(expandShortFlags(fs.FlagSet, args), exitRunOwnError, false)
 	if !ok {
 		return c, 0
@@ -232,10 +232,10 @@ func runFlags(o *runOptions) (*flagSet, *propSet) {
 		fs.Var(propFlag{s.prop, props}, s.flag, s.usage)
 	}
 	fs.Var(durationValue{&o.timeout}, "timeout", "send the stop signal after `DUR` and exit 124 (timeout's DURATION; systemd RuntimeMaxSec=)")
-	fs.Var(durationValue{&o.grace}, "kill-after", "SIGKILL the tree `DUR` after the stop signal if CMD still runs; 0 never (timeout -k; default 2s)")
+	fs.Var(durationValue{&o.grace}, "kill-after", "SIGKILL the tree `DUR` after the stop signal if CMD still runs; 0 never (timeout -k)")
 	fs.alias("k", "kill-after")
-	fs.Var(durationValue{&o.grace}, "grace", "same as --kill-after")
-	fs.Var(signalValue{&o.signal}, "signal", "send `SIG` (name or number) to the tree on timeout (timeout -s; default TERM)")
+	fs.Var(durationValue{&o.grace}, "grace", "same as --kill-after `DUR`")
+	fs.Var(signalValue{&o.signal}, "signal", "send `SIG` (name or number) to the tree on timeout (timeout -s)")
 	fs.alias("s", "signal")
 	fs.BoolVar(&o.preserve, "preserve-status", false, "on timeout exit with CMD's status, not 124 (timeout --preserve-status)")
 	fs.BoolVar(&o.foreground, "foreground", false, "accepted for timeout(1) compatibility: CMD gets the terminal anyway (timeout --foreground)")
@@ -245,7 +245,7 @@ func runFlags(o *runOptions) (*flagSet, *propSet) {
 	fs.alias("D", "working-directory")
 	fs.Var(&o.env, "setenv", "add `K=V` to CMD's environment; repeatable (systemd-run -E)")
 	fs.alias("E", "setenv")
-	fs.Var(&o.env, "env", "same as --setenv")
+	fs.Var(&o.env, "env", "same as --setenv `K=V`")
 	fs.BoolVar(&o.inheritEnv, "inherit-env", true, "pass the caller's environment to CMD, as timeout(1) does; with =false CMD gets\nPATH, --setenv and --pass-env only, as a systemd unit would")
 	fs.Var(&o.passEnv, "pass-env", "with --inherit-env=false, pass the caller's variable `NAME` when set; repeatable")
 	fs.StringVar(&o.user, "user", "", "run as `USER[:GROUP]` (name or numeric id); needs privileges (systemd-run --uid/--gid)")

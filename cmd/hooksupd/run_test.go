@@ -417,7 +417,9 @@ func TestParseRunValues(t *testing.T) {
 		prop, value string
 		check       func(o *runOptions) bool
 	}{
-		{"CPUQuota", "20%", func(o *runOptions) bool { return o.limits.CPUQuota == 20*time.Millisecond && o.limits.CPUPeriod == cpuPeriod }},
+		{"CPUQuota", "20%", func(o *runOptions) bool {
+			return o.limits.CPUQuota == 20*time.Millisecond && o.limits.CPUPeriod == cpuPeriod
+		}},
 		{"CPUQuota", "150%", func(o *runOptions) bool { return o.limits.CPUQuota == 150*time.Millisecond }},
 		{"MemoryMax", "64M", func(o *runOptions) bool { return o.limits.MemoryMax == 64<<20 }},
 		{"MemoryMax", "infinity", func(o *runOptions) bool { return o.limits.MemoryMax == 0 }},
