@@ -135,12 +135,16 @@ func (b *linuxBackend) enforce(spec *Spec) (keep cgroup.Limits, reduced error, e
 			{MemoryMax: l.MemoryMax},
 			{CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod},
 			{PidsMax: l.PidsMax},
+			{MemoryHigh: l.MemoryHigh},
+			{CPUWeight: l.CPUWeight},
 		} {
 			if one.NeedsGroup() && b.cg.CanEnforce(groupLimits(one)) == nil {
 				keep.MemoryMax += one.MemoryMax
 				keep.CPUQuota += one.CPUQuota
 				keep.CPUPeriod += one.CPUPeriod
 				keep.PidsMax += one.PidsMax
+				keep.MemoryHigh += one.MemoryHigh
+				keep.CPUWeight += one.CPUWeight
 			}
 		}
 	}

@@ -42,9 +42,12 @@ the long flag in brackets is a shorthand):
   MemoryMax=SIZE        memory of the whole tree; K, M, G, T (1024-based),
                         N% of RAM or infinity; swap is capped at 0 with it [--memory-max]
   MemorySwapMax=0       accepted (the default with MemoryMax); other values not supported yet
-  MemoryHigh=SIZE       not supported yet (cgroup v2 memory.high)
+  MemoryHigh=SIZE       memory throttle: above it the tree is slowed, not killed;
+                        cgroup v2 only (memory.high) [--memory-high]
   CPUQuota=N%           CPU time per CPU ("20%", "150%" = 1.5 CPUs) [--cpu-max]
-  CPUWeight=, AllowedCPUs=, IOWeight=, IOReadBandwidthMax=, IOWriteBandwidthMax=
+  CPUWeight=N           CPU share under contention, 1..10000, 100 the default
+                        (v2 cpu.weight, v1 cpu.shares) [--cpu-weight]
+  AllowedCPUs=, IOWeight=, IOReadBandwidthMax=, IOWriteBandwidthMax=
                         not supported yet
   TasksMax=N            tasks of the tree; N, N% of the host's limit or infinity [--pids-max]
   LimitNOFILE=N         RLIMIT_NOFILE of CMD [--nofile]
@@ -75,6 +78,8 @@ var shorthandProps = []struct{ flag, prop, usage string }{
 	{"cpu-max", "CPUQuota", "CPU limit as a `PCT` of one CPU (\"20%\", \"150%\"); -p CPUQuota="},
 	{"pids-max", "TasksMax", "allow at most `N` tasks in the tree; -p TasksMax="},
 	{"nofile", "LimitNOFILE", "set RLIMIT_NOFILE of CMD to `N`; -p LimitNOFILE="},
+	{"memory-high", "MemoryHigh", "memory throttle of the tree as a `SIZE` (cgroup v2); -p MemoryHigh="},
+	{"cpu-weight", "CPUWeight", "CPU `WEIGHT` under contention, 1..10000 (default 100); -p CPUWeight="},
 	{"nice", "Nice", "run CMD at niceness `N` (-20..19); systemd-run --nice, -p Nice="},
 }
 
@@ -84,8 +89,6 @@ const cpuPeriod = 100 * time.Millisecond
 // notYet are the systemd properties hooksupd run knows but cannot enforce
 // yet, with what they would need.
 var notYet = map[string]string{
-	"MemoryHigh":          "cgroup v2 memory.high",
-	"CPUWeight":           "cgroup v2 cpu.weight / v1 cpu.shares",
 	"AllowedCPUs":         "the cpuset controller",
 	"IOWeight":            "cgroup v2 io.weight",
 	"IOReadBandwidthMax":  "cgroup v2 io.max / v1 blkio.throttle",
@@ -108,6 +111,21 @@ func applyProperty(o *runOptions, name, value string) error {
 			n = 0
 		}
 		o.limits.MemoryMax = n
+	case "MemoryHigh":
+		n, err := units.ParseSize(value, totalRAM())
+		if err != nil {
+			return bad(err)
+		}
+		if n == units.Infinity {
+			n = 0
+		}
+		o.limits.MemoryHigh = n
+	case "CPUWeight":
+		n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 64)
+		if err != nil || n < 1 || n > 10000 {
+			return bad(fmt.Errorf("want a weight from 1 to 10000 (100 is the default)"))
+		}
+		o.limits.CPUWeight = n
 	case "MemorySwapMax":
 		n, err := units.ParseSize(value, totalRAM())
 		if err != nil {
@@ -193,7 +211,7 @@ func applyProperty(o *runOptions, name, value string) error {
 
 // knownProperties lists the property names -p takes.
 func knownProperties() []string {
-	names := []string{"MemoryMax", "MemorySwapMax", "CPUQuota", "TasksMax", "LimitNOFILE", "OOMPolicy", "Nice",
+	names := []string{"MemoryMax", "MemoryHigh", "MemorySwapMax", "CPUQuota", "CPUWeight", "TasksMax", "LimitNOFILE", "OOMPolicy", "Nice",
 		"WorkingDirectory", "Environment", "RuntimeMaxSec"}
 	for n := range notYet {
 		names = append(names, n)

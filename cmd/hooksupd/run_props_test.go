@@ -56,8 +56,17 @@ func TestRunPropertiesReachTheGroup(t *testing.T) {
 		{[]string{"--pids-max", "9"}, "pids.max", "9"},
 		{[]string{"-p", "CPUQuota=150%"}, pick("cpu.cfs_quota_us", "cpu.max"), pick("150000", "150000 100000")},
 		{[]string{"--cpu-max", "20%"}, pick("cpu.cfs_quota_us", "cpu.max"), pick("20000", "20000 100000")},
+		{[]string{"-p", "CPUWeight=50"}, pick("cpu.shares", "cpu.weight"), pick("512", "50")},
+		{[]string{"--cpu-weight", "200"}, pick("cpu.shares", "cpu.weight"), pick("2048", "200")},
 		// A later setting wins, whichever spelling.
 		{[]string{"--pids-max", "9", "-p", "TasksMax=11"}, "pids.max", "11"},
+	}
+	if v2 {
+		cases = append(cases, struct {
+			args []string
+			file string
+			want string
+		}{[]string{"-p", "MemoryHigh=48M"}, "memory.high", "50331648"})
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -111,8 +120,12 @@ func TestRunProcessProperties(t *testing.T) {
 // enforce is an error naming it, unless --allow-uncapped, which runs and
 // says what it runs without.
 func TestRunUnenforceableProperties(t *testing.T) {
-	for _, prop := range []string{"MemoryHigh=1G", "CPUWeight=50", "AllowedCPUs=0", "IOWeight=10",
-		"IOReadBandwidthMax=/dev/sda 1M", "IOWriteBandwidthMax=/dev/sda 1M", "MemorySwapMax=1G"} {
+	props := []string{"AllowedCPUs=0", "IOWeight=10", "IOReadBandwidthMax=/dev/sda 1M", "IOWriteBandwidthMax=/dev/sda 1M",
+		"MemorySwapMax=1G", "MemoryHigh=1G"}
+	if cgroupV2() {
+		props = props[:len(props)-1] // MemoryHigh is enforced there
+	}
+	for _, prop := range props {
 		name, _, _ := strings.Cut(prop, "=")
 		r := runHS(t, nil, "", "run", "-p", prop, "--", "true")
 		if r.code != 125 || !strings.Contains(r.stderr, name) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,10 +59,15 @@ func superviseRun(spec *supervisor.Spec, o *runOptions, logger *slog.Logger, rep
 	mech := backend.Mechanisms()
 	rep.Backend, rep.CgroupMode = mech.Backend, mech.CgroupMode
 	rep.Mechanism = runMechanism{Spawn: mech.Spawn, Attach: mech.Attach, Kill: mech.Kill}
-	if err := backend.CanEnforce(o.limits); err != nil && !o.allowUncapped {
-		errorf("run: limits not enforceable by the %s backend (cgroup mode %s): %v%s", mech.Backend, mech.CgroupMode, err, unprivilegedHint(mech))
-		rep.Error = err.Error()
-		return exitRunOwnError, 0
+	if err := backend.CanEnforce(o.limits); err != nil {
+		names := unenforced(backend, o.limits)
+		if !o.allowUncapped {
+			errorf("run: %s not enforceable by the %s backend (cgroup mode %s): %v%s", names, mech.Backend, mech.CgroupMode, err, unprivilegedHint(mech))
+			rep.Error = err.Error()
+			return exitRunOwnError, 0
+		}
+		errorf("run: running without %s: %v", names, err)
+		rep.Notes = append(rep.Notes, "not enforced: "+names)
 	}
 	select {
 	case s := <-sigs.relay:
@@ -253,6 +259,31 @@ func startErrorCode(err error) int {
 		return exitRunNotExec
 	}
 	return exitRunOwnError
+}
+
+// unenforced names the properties of l the backend cannot enforce
+// ("MemoryHigh=, CPUWeight="), each checked alone.
+func unenforced(b supervisor.Backend, l supervisor.Limits) string {
+	var names []string
+	for _, one := range []struct {
+		name string
+		l    supervisor.Limits
+	}{
+		{"MemoryMax=", supervisor.Limits{MemoryMax: l.MemoryMax}},
+		{"MemoryHigh=", supervisor.Limits{MemoryHigh: l.MemoryHigh}},
+		{"CPUQuota=", supervisor.Limits{CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod}},
+		{"CPUWeight=", supervisor.Limits{CPUWeight: l.CPUWeight}},
+		{"TasksMax=", supervisor.Limits{PidsMax: l.PidsMax}},
+		{"LimitNOFILE=", supervisor.Limits{NoFile: l.NoFile}},
+	} {
+		if !one.l.IsZero() && b.CanEnforce(one.l) != nil {
+			names = append(names, one.name)
+		}
+	}
+	if len(names) == 0 {
+		return "the limits"
+	}
+	return strings.Join(names, ", ")
 }
 
 // unprivilegedHint says what an unprivileged user lacks when the backend

@@ -434,8 +434,10 @@ func TestParseRunValues(t *testing.T) {
 		{"Environment", `A=1 "B=x y" C='z\'`, func(o *runOptions) bool { return slices.Equal(o.env, []string{"A=1", "B=x y", `C=z\`}) }},
 		{"MemorySwapMax", "0", func(o *runOptions) bool { return len(o.unenforceable) == 0 }},
 		{"MemorySwapMax", "1G", func(o *runOptions) bool { return len(o.unenforceable) == 1 }},
-		{"MemoryHigh", "1G", func(o *runOptions) bool {
-			return len(o.unenforceable) == 1 && strings.Contains(o.unenforceable[0], "MemoryHigh")
+		{"MemoryHigh", "1G", func(o *runOptions) bool { return o.limits.MemoryHigh == 1<<30 }},
+		{"CPUWeight", "50", func(o *runOptions) bool { return o.limits.CPUWeight == 50 }},
+		{"AllowedCPUs", "0", func(o *runOptions) bool {
+			return len(o.unenforceable) == 1 && strings.Contains(o.unenforceable[0], "AllowedCPUs")
 		}},
 	} {
 		o := &runOptions{}
@@ -445,7 +447,7 @@ func TestParseRunValues(t *testing.T) {
 	}
 	for _, c := range [][2]string{{"CPUQuota", "20"}, {"CPUQuota", "0.5"}, {"MemoryMax", "0"}, {"MemoryMax", "12Q"},
 		{"TasksMax", "0"}, {"OOMPolicy", "maybe"}, {"Nice", "20"}, {"Nice", "x"}, {"Environment", "NOEQUALS"},
-		{"Environment", `"A=1`}, {"LimitNOFILE", "0"}, {"RuntimeMaxSec", "soon"}, {"Bogus", "1"}} {
+		{"Environment", `"A=1`}, {"LimitNOFILE", "0"}, {"CPUWeight", "0"}, {"CPUWeight", "10001"}, {"MemoryHigh", "1Q"}, {"RuntimeMaxSec", "soon"}, {"Bogus", "1"}} {
 		if err := applyProperty(&runOptions{}, c[0], c[1]); err == nil {
 			t.Errorf("%s=%s: no error", c[0], c[1])
 		}

@@ -50,6 +50,11 @@ type Limits struct {
 	CPUQuota  time.Duration
 	CPUPeriod time.Duration // 0 means 100ms
 	PidsMax   int64
+	// MemoryHigh is the v2 memory.high throttle (no v1 equivalent).
+	MemoryHigh int64
+	// CPUWeight is v2 cpu.weight (1-10000, default 100), v1 cpu.shares
+	// weight*1024/100; 0 leaves the default.
+	CPUWeight uint64
 }
 
 // Stats are a group's resource figures.

@@ -101,7 +101,7 @@ func (m *Manager) groupHiers(l Limits) []*hier {
 	add(m.unified)
 	add(m.v1["memory"])
 	add(m.v1["pids"])
-	if l.CPUQuota > 0 {
+	if l.CPUQuota > 0 || l.CPUWeight > 0 {
 		add(m.v1["cpu"])
 	}
 	if m.unified == nil {
@@ -241,7 +241,7 @@ func (g *Group) writeLimits() error {
 				return err
 			}
 		}
-		return nil
+		return g.writeWeights()
 	}
 	for _, d := range g.dirs {
 		if d.h.v2 {
@@ -276,7 +276,7 @@ func (g *Group) writeLimits() error {
 			}
 		}
 	}
-	return nil
+	return g.writeWeights()
 }
 
 // setV1Memory sets the v1 memory limit and, with swap accounting, the
