@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -95,7 +96,10 @@ func runMain(args []string) (code int, sig syscall.Signal) {
 		}
 	}()
 	fs, props := runFlags(&o)
-	logLevel := fs.String("log-level", "warn", "`LEVEL` of hooksupd's own diagnostics on stderr: debug, info, warn or error")
+	// Quiet by default, as timeout(1): hooksupd run says what went wrong
+	// in its own words; the backend's warnings (no cgroups for a run that
+	// asked for no limits, say) come with -v or --log-level.
+	logLevel := fs.String("log-level", "error", "`LEVEL` of the supervisor's diagnostics on stderr: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit (timeout --version)")
 	pos, ok, c := fs.parse(expandShortFlags(fs.FlagSet, args), exitRunOwnError, false)
 	if !ok {
@@ -125,9 +129,13 @@ func runMain(args []string) (code int, sig syscall.Signal) {
 		errorf("run: %v", err)
 		return exitRunOwnError, 0
 	}
-	if o.verbose && *logLevel == "warn" {
+	if o.verbose && *logLevel == "error" {
 		logger, _ = newLogger("info")
 	}
+	// Packages that log through slog's default logger (the cgroup
+	// package's note about groups left by a killed instance) obey the
+	// level too.
+	slog.SetDefault(logger)
 	if len(o.unenforceable) > 0 {
 		msg := strings.Join(o.unenforceable, "; ")
 		if !o.allowUncapped {

@@ -4,9 +4,11 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,6 +269,73 @@ func TestRunOOMPolicy(t *testing.T) {
 		}
 		if c.out == "" && time.Since(start) > 20*time.Second {
 			t.Errorf("%v: the run went on after the OOM kill", c.policy)
+		}
+	}
+}
+
+// TestRunQuietByDefault: nothing from hooksupd on stderr at the default
+// level, even right after a killed instance left groups behind (whose
+// removal the cgroup package notes through slog's default logger), and
+// for an unprivileged user without cgroups when no limit is asked for.
+func TestRunQuietByDefault(t *testing.T) {
+	testutil.RequireRoot(t)
+	requireLinuxBackend(t)
+	pidfile := filepath.Join(t.TempDir(), "pid")
+	cmd, _, _ := startHooksupd(t, "", "run", "--backend", "linux", "--", "sh", "-c", "echo $$ > "+pidfile+"; sleep 60")
+	pids := readPids(t, pidfile, 1, 10*time.Second)
+	_ = cmd.Process.Kill() // no cleanup: its groups stay behind
+	_ = cmd.Wait()
+	waitGone(t, 5*time.Second, pids...)
+	if r := runHS(t, nil, "", "run", "--backend", "linux", "--", "true"); r.code != 0 || r.stderr != "" {
+		t.Errorf("after a killed instance: status %d, stderr %q", r.code, r.stderr)
+	}
+
+	// An unprivileged user: the run works, silently; a limit is refused
+	// with what is missing.
+	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}}
+	// The test binary's directory is private: a copy nobody may run.
+	dir, err := os.MkdirTemp("", "hooksupd-run-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "hooksupd")
+	data, err := os.ReadFile(binPath)
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+		err  string
+	}{
+		{[]string{"--", "true"}, 0, ""},
+		{[]string{"-p", "MemoryMax=64M", "--", "true"}, 125, "MemoryMax="},
+	} {
+		hs := exec.Command(bin, append([]string{"run"}, c.args...)...)
+		hs.Env = append(os.Environ(), raceEnv)
+		hs.Dir = "/"
+		hs.SysProcAttr = nobody
+		var errb strings.Builder
+		hs.Stderr = &errb
+		err := hs.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.want || (c.err == "") != (errb.String() == "") || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("as nobody, run %v: status %d, stderr %q; want %d and %q", c.args, code, errb.String(), c.want, c.err)
+		}
+		if c.err != "" && !strings.Contains(errb.String(), "delegated") {
+			t.Errorf("as nobody, the refusal does not say what is missing: %q", errb.String())
 		}
 	}
 }
