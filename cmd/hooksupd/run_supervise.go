@@ -57,12 +57,36 @@ func superviseRun(spec *supervisor.Spec, o *runOptions, logger *slog.Logger, rep
 		}
 	}()
 	mech := backend.Mechanisms()
-	rep.Backend, rep.CgroupMode = mech.Backend, mech.CgroupMode
-	rep.Mechanism = runMechanism{Spawn: mech.Spawn, Attach: mech.Attach, Kill: mech.Kill}
+	var scopeErr error
+	if mech.Backend == "linux" && mech.CgroupMode == "none" && canAskUserManager() {
+		// Unprivileged on cgroup v2: a delegated scope of the user's
+		// systemd manager gives the backend cgroups of its own.
+		scope, err := enterUserScope(filepath.Base(spec.Path))
+		if err != nil {
+			scopeErr = err
+		} else {
+			// Moved: the backend probed cgroups from where hooksupd was.
+			if err := backend.Close(); err != nil {
+				errorf("run: closing the backend: %v", err)
+			}
+			b, err := supervisor.New(supervisor.Options{Kind: o.backend, Logger: logger})
+			if err != nil {
+				backend = closedBackend{}
+				errorf("run: starting the %s backend in %s: %v", o.backend, scope, err)
+				rep.Error = err.Error()
+				return exitRunOwnError, 0
+			}
+			backend, mech = b, b.Mechanisms()
+			rep.Notes = append(rep.Notes, "ran in the delegated scope "+scope+" of the user's systemd manager")
+			if o.verbose {
+				errorf("run: running in %s of the user's systemd manager", scope)
+			}
+		}
+	}
 	if err := backend.CanEnforce(o.limits); err != nil {
 		names := unenforced(backend, o.limits)
 		if !o.allowUncapped {
-			errorf("run: %s not enforceable by the %s backend (cgroup mode %s): %v%s", names, mech.Backend, mech.CgroupMode, err, unprivilegedHint(mech))
+			errorf("run: %s not enforceable by the %s backend (cgroup mode %s): %v%s", names, mech.Backend, mech.CgroupMode, err, unprivilegedHint(mech, scopeErr))
 			rep.Error = err.Error()
 			return exitRunOwnError, 0
 		}
@@ -261,6 +285,12 @@ func startErrorCode(err error) int {
 	return exitRunOwnError
 }
 
+// closedBackend stands in for a backend already closed, for the deferred
+// Close.
+type closedBackend struct{ supervisor.Backend }
+
+func (closedBackend) Close() error { return nil }
+
 // unenforced names the properties of l the backend cannot enforce
 // ("MemoryHigh=, CPUWeight="), each checked alone.
 func unenforced(b supervisor.Backend, l supervisor.Limits) string {
@@ -288,13 +318,17 @@ func unenforced(b supervisor.Backend, l supervisor.Limits) string {
 
 // unprivilegedHint says what an unprivileged user lacks when the backend
 // has no cgroups to cap with.
-func unprivilegedHint(mech supervisor.Mechanisms) string {
+func unprivilegedHint(mech supervisor.Mechanisms, scopeErr error) string {
 	if os.Geteuid() == 0 || mech.Backend != "linux" || (mech.CgroupMode != "none" && mech.CgroupMode != "") {
 		return ""
 	}
-	return "\nAs an unprivileged user hooksupd run needs a cgroup delegated to it: run it as root, or inside a" +
-		" delegated scope of your systemd user manager (systemd-run --user --scope -p Delegate=yes hooksupd run ...);" +
-		" hooksupd run does not yet ask the user manager for one by itself"
+	if scopeErr != nil {
+		return "\nAs an unprivileged user hooksupd run needs a cgroup delegated to it; it asked the user's systemd manager" +
+			" for a delegated scope and failed: " + scopeErr.Error()
+	}
+	return "\nAs an unprivileged user hooksupd run needs a cgroup delegated to it: run it as root, or under systemd" +
+		" with cgroup v2, where it asks the user's systemd manager for a delegated scope (this host has no cgroup v2" +
+		" hierarchy of its own)"
 }
 
 func plural(n uint64, one, many string) string {

@@ -171,6 +171,27 @@ main=$(systemctl show -p MainPID --value hooksupd.service)
 check "activated service in its supervisor leaf" grep -qx '0::/system.slice/hooksupd.service/supervisor' "/proc/$main/cgroup"
 systemctl stop hooksupd.socket hooksupd.service
 
+# 10. hooksupd run as an unprivileged user: it asks the user's systemd
+#     manager (on its private socket: no D-Bus daemon here) for a delegated
+#     scope and caps CMD inside it.
+useradd -m -u 1000 runner 2>/dev/null
+check "the user manager of uid 1000 starts" systemctl start user@1000.service
+asuser() { (cd /tmp && runuser -u runner -- env XDG_RUNTIME_DIR=/run/user/1000 "$@"); }
+out=$(asuser hooksupd run -v -p MemoryMax=64M -p TasksMax=16 -- sh -c \
+	'cg=$(cut -d: -f3 /proc/self/cgroup); echo "$cg"; cat "/sys/fs/cgroup$cg/memory.max" "/sys/fs/cgroup$cg/pids.max"' 2>&1)
+rc=$?
+log "hooksupd run as uid 1000: status $rc: $(tr '\n' ' ' <<<"$out")"
+check "hooksupd run as a user applies limits (status $rc)" test "$rc" = 0
+check "CMD runs in a delegated scope of the user manager" has "$out" 'user@1000.service/.*hooksupd-run-sh-[0-9]*\.scope/'
+check "CMD has its MemoryMax (memory.max)" has "$out" '^67108864$'
+check "CMD has its TasksMax (pids.max)" has "$out" '^16$'
+asuser hooksupd run -p MemoryMax=64M -- sh -c 'head -c 200M /dev/zero | tail' >/dev/null 2>&1
+rc=$?
+check "an OOM kill in a user's run ends it with 137 (status $rc)" test "$rc" = 137
+no_run_scope() { ! find /sys/fs/cgroup/user.slice -type d -name 'hooksupd-run-*' | grep -q .; }
+check "no hooksupd-run scope is left" wait_until 10 no_run_scope
+systemctl stop user@1000.service
+
 # For the record (not checks): what systemd says about the units, e.g. the
 # keys this systemd version does not know.
 systemd-analyze verify /etc/systemd/system/hooksupd.service /etc/systemd/system/hooksupd.socket 2>&1 |
