@@ -20,7 +20,9 @@ returns, no process of CMD's tree is left. On a terminal, CMD is the
 foreground job while it runs. hooksupd run stands in for
   timeout [OPTION] DURATION CMD         hooksupd run --timeout DURATION [OPTION] -- CMD
   systemd-run --scope -p NAME=VALUE CMD hooksupd run -p NAME=VALUE -- CMD
-(see docs/run.md for the full mapping).
+(see docs/run.md for the full mapping). As a normal user on a cgroup v2
+host, hooksupd run asks the user's systemd manager for a delegated scope
+(as systemd-run --user --scope -p Delegate=yes) and caps CMD inside it.
 
 Signals: SIGHUP, SIGINT, SIGQUIT, SIGTERM and SIGALRM sent to hooksupd run
 are relayed as themselves to every process of the tree, which is then

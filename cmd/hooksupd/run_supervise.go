@@ -58,9 +58,10 @@ func superviseRun(spec *supervisor.Spec, o *runOptions, logger *slog.Logger, rep
 	}()
 	mech := backend.Mechanisms()
 	var scopeErr error
-	if mech.Backend == "linux" && mech.CgroupMode == "none" && canAskUserManager() {
-		// Unprivileged on cgroup v2: a delegated scope of the user's
-		// systemd manager gives the backend cgroups of its own.
+	if mech.Backend == "linux" && canAskUserManager() && (mech.CgroupMode == "none" || backend.CanEnforce(o.limits) != nil) {
+		// Unprivileged on cgroup v2 without a cgroup of its own (or one
+		// without the controllers the limits need): a delegated scope of
+		// the user's systemd manager gives the backend cgroups it may cap.
 		scope, err := enterUserScope(filepath.Base(spec.Path))
 		if err != nil {
 			scopeErr = err
@@ -319,12 +320,15 @@ func unenforced(b supervisor.Backend, l supervisor.Limits) string {
 // unprivilegedHint says what an unprivileged user lacks when the backend
 // has no cgroups to cap with.
 func unprivilegedHint(mech supervisor.Mechanisms, scopeErr error) string {
-	if os.Geteuid() == 0 || mech.Backend != "linux" || (mech.CgroupMode != "none" && mech.CgroupMode != "") {
+	if os.Geteuid() == 0 || mech.Backend != "linux" {
 		return ""
 	}
 	if scopeErr != nil {
 		return "\nAs an unprivileged user hooksupd run needs a cgroup delegated to it; it asked the user's systemd manager" +
 			" for a delegated scope and failed: " + scopeErr.Error()
+	}
+	if mech.CgroupMode != "none" {
+		return ""
 	}
 	return "\nAs an unprivileged user hooksupd run needs a cgroup delegated to it: run it as root, or under systemd" +
 		" with cgroup v2, where it asks the user's systemd manager for a delegated scope (this host has no cgroup v2" +
