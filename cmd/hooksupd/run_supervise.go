@@ -84,6 +84,8 @@ func superviseRun(spec *supervisor.Spec, o *runOptions, logger *slog.Logger, rep
 			}
 		}
 	}
+	rep.Backend, rep.CgroupMode = mech.Backend, mech.CgroupMode
+	rep.Mechanism = runMechanism{Spawn: mech.Spawn, Attach: mech.Attach, Kill: mech.Kill}
 	if err := backend.CanEnforce(o.limits); err != nil {
 		names := unenforced(backend, o.limits)
 		if !o.allowUncapped {
