@@ -143,21 +143,23 @@ func TestRunLikeGNUTimeout(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			g := runCmd(t, nil, "", gnu, c.gnu...)
-			h := runHS(t, nil, "", append([]string{"run"}, c.hs...)...)
 			if g.code != c.want {
 				t.Errorf("GNU timeout %q: status %d, the table says %d", c.gnu, g.code, c.want)
 			}
-			if h.code != c.want {
-				t.Errorf("hooksupd run %q: status %d, want %d (as GNU timeout)", c.hs, h.code, c.want)
-			}
-			if g.stdout != h.stdout {
-				t.Errorf("stdout: GNU %q, hooksupd %q", g.stdout, h.stdout)
-			}
-			// Both are quiet about a timeout without -v; errors name the
-			// program.
-			if (g.stderr == "") != (h.stderr == "") {
-				t.Errorf("stderr: GNU %q, hooksupd %q", g.stderr, h.stderr)
-			}
+			forEachBackend(t, func(t *testing.T, b string) {
+				h := runHS(t, nil, "", append([]string{"run", "--backend", b}, c.hs...)...)
+				if h.code != c.want {
+					t.Errorf("hooksupd run %q: status %d, want %d (as GNU timeout)", c.hs, h.code, c.want)
+				}
+				if g.stdout != h.stdout {
+					t.Errorf("stdout: GNU %q, hooksupd %q", g.stdout, h.stdout)
+				}
+				// Both are quiet about a timeout without -v; errors name
+				// the program.
+				if (g.stderr == "") != (h.stderr == "") {
+					t.Errorf("stderr: GNU %q, hooksupd %q", g.stderr, h.stderr)
+				}
+			})
 		})
 	}
 }

@@ -137,8 +137,11 @@ func superviseRun(spec *supervisor.Spec, o *runOptions, logger *slog.Logger, rep
 	if sig != 0 {
 		rep.ExitCode = exitRunSignalled + int(sig)
 	}
-	if rep.OOMKilled {
+	switch {
+	case rep.OOMKilled && spec.Limits.MemoryMax > 0:
 		errorf("run: the memory limit (%s) killed %s of CMD's tree", formatRunBytes(spec.Limits.MemoryMax), plural(rep.OOMKills, "process", "processes"))
+	case rep.OOMKilled:
+		errorf("run: the OOM killer killed %s of CMD's tree", plural(rep.OOMKills, "process", "processes"))
 	}
 	if o.verbose {
 		errorf("run: %s", summary(rep, st))
