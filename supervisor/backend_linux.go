@@ -369,7 +369,8 @@ func (b *linuxBackend) trimmer() {
 
 // groupLimits converts the limits a group enforces.
 func groupLimits(l Limits) cgroup.Limits {
-	return cgroup.Limits{MemoryMax: l.MemoryMax, CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod, PidsMax: l.PidsMax}
+	return cgroup.Limits{MemoryMax: l.MemoryMax, CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod, PidsMax: l.PidsMax,
+		MemoryHigh: l.MemoryHigh, CPUWeight: l.CPUWeight}
 }
 
 func limitNames(l Limits) string {
@@ -382,6 +383,12 @@ func limitNames(l Limits) string {
 	}
 	if l.PidsMax > 0 {
 		names = append(names, "pids_max")
+	}
+	if l.MemoryHigh > 0 {
+		names = append(names, "memory_high")
+	}
+	if l.CPUWeight > 0 {
+		names = append(names, "cpu_weight")
 	}
 	return strings.Join(names, ", ")
 }

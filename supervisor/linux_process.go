@@ -135,12 +135,16 @@ func (b *linuxBackend) enforce(spec *Spec) (keep cgroup.Limits, reduced error, e
 			{MemoryMax: l.MemoryMax},
 			{CPUQuota: l.CPUQuota, CPUPeriod: l.CPUPeriod},
 			{PidsMax: l.PidsMax},
+			{MemoryHigh: l.MemoryHigh},
+			{CPUWeight: l.CPUWeight},
 		} {
 			if one.NeedsGroup() && b.cg.CanEnforce(groupLimits(one)) == nil {
 				keep.MemoryMax += one.MemoryMax
 				keep.CPUQuota += one.CPUQuota
 				keep.CPUPeriod += one.CPUPeriod
 				keep.PidsMax += one.PidsMax
+				keep.MemoryHigh += one.MemoryHigh
+				keep.CPUWeight += one.CPUWeight
 			}
 		}
 	}
@@ -320,20 +324,12 @@ func (p *linuxProcess) Stop(ctx context.Context, grace time.Duration) (ExitStatu
 // Stats reads the tree's figures from the group; without one (or where the
 // group lacks a file), from /proc for a live child or rusage after exit.
 func (p *linuxProcess) Stats() (Stats, error) {
-	var s Stats
 	p.mu.RLock()
 	g := p.group
 	if g != nil && !p.released {
-		gs, err := g.Stats()
+		s, err := p.groupStats()
 		p.mu.RUnlock()
-		if err != nil {
-			return Stats{}, err
-		}
-		s = Stats{CPU: gs.CPU, MemoryCurrent: gs.MemoryCurrent, MemoryPeak: gs.MemoryPeak, OOMKills: gs.OOMKills, Pids: gs.Pids}
-		if s.MemoryPeak == 0 {
-			s.MemoryPeak = p.peakFallback()
-		}
-		return s, nil
+		return s, err
 	}
 	p.mu.RUnlock()
 	if p.c.exited() {

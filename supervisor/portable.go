@@ -78,6 +78,12 @@ func (b *portableBackend) CanEnforce(l Limits) error {
 	if l.NoFile > 0 {
 		names = append(names, "nofile")
 	}
+	if l.MemoryHigh > 0 {
+		names = append(names, "memory_high")
+	}
+	if l.CPUWeight > 0 {
+		names = append(names, "cpu_weight")
+	}
 	if len(names) == 0 {
 		return nil
 	}

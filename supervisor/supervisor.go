@@ -48,13 +48,21 @@ type Limits struct {
 	CPUPeriod time.Duration
 	// PidsMax caps the number of tasks in the tree.
 	PidsMax int64
+	// MemoryHigh is the tree's memory throttle point in bytes: above it
+	// the kernel reclaims hard and slows the tree down, but kills nothing
+	// (systemd's MemoryHigh=). cgroup v2 only.
+	MemoryHigh int64
+	// CPUWeight is the tree's share of CPU time under contention, 1 to
+	// 10000 where 100 is the default (systemd's CPUWeight=); 0 leaves the
+	// default. On cgroup v1 it becomes cpu.shares (weight*1024/100).
+	CPUWeight uint64
 	// NoFile sets RLIMIT_NOFILE (soft and hard) in the child.
 	NoFile uint64
 }
 
 // NeedsGroup reports whether the limits need a group (cgroup) to enforce.
 func (l Limits) NeedsGroup() bool {
-	return l.MemoryMax > 0 || l.CPUQuota > 0 || l.PidsMax > 0
+	return l.MemoryMax > 0 || l.CPUQuota > 0 || l.PidsMax > 0 || l.MemoryHigh > 0 || l.CPUWeight > 0
 }
 
 // IsZero reports whether no limit is set.
@@ -137,6 +145,14 @@ type Stats struct {
 	MemoryPeak    int64         // bytes
 	OOMKills      uint64        // since the process started
 	Pids          int64         // tasks now in the tree
+	// CPUThrottled is the time the tree was held back by Limits.CPUQuota
+	// and ThrottledPeriods the number of periods it was; 0 without a
+	// quota or a group.
+	CPUThrottled     time.Duration
+	ThrottledPeriods uint64
+	// PidsPeak is the most tasks the tree had at once; 0 when unknown (no
+	// group, or a kernel without pids.peak).
+	PidsPeak int64
 }
 
 // Process is a live, supervised child and its tree.

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"os"
-	"os/exec"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -16,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hooksupd/hooksupd/config"
+	"github.com/hooksupd/hooksupd/internal/units"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -34,35 +31,19 @@ const (
 // runCleanupTimeout bounds waiting for the tree to go after the kill.
 const runCleanupTimeout = 10 * time.Second
 
+// defaultGrace is how long the tree gets between the stop signal and
+// SIGKILL unless -k says otherwise. GNU timeout never sends SIGKILL
+// without -k; hooksupd run does, so that nothing outlives it.
+const defaultGrace = 2 * time.Second
+
 func init() {
 	register(&command{
 		Name: "run",
-		Synopsis: "run [--memory-max SIZE] [--cpu-max PCT] [--pids-max N] [--nofile N] [--timeout DUR]\n" +
-			"                    [--user U] [--env K=V]... [--pass-env NAME]... [--report FILE]\n" +
-			"                    [--backend auto|linux|portable] [--] CMD [ARGS...]",
-		Summary: "run one command as a resource-capped sandbox",
-		Help: `Runs CMD (looked up in the caller's PATH) in its own group with the given
-limits, stdin/stdout/stderr passed through, in the current directory. The
-environment is exactly PATH (the caller's), the --env pairs and the
---pass-env variables that are set; nothing else is inherited. When
-hooksupd run returns, no process of CMD's tree is left. On a terminal,
-CMD is the foreground job while it runs (it may read the terminal, and
-Ctrl-C reaches it directly).
-
-On SIGTERM, SIGINT or SIGHUP, CMD's tree gets SIGTERM, then after the grace
-period it is killed; hooksupd run then exits 128+N for the signal it got.
-A second signal kills the tree at once.
-
-Exit status (as timeout(1)): CMD's status; 128+N when CMD was killed by
-signal N; 124 when --timeout fired (the tree is killed); 125 for hooksupd's
-own errors (bad options, limits the backend cannot enforce, spawn
-failures); 126 CMD not executable; 127 CMD not found.
-
---report FILE writes one JSON object when CMD ends: exit_code (hooksupd
-run's status), child_exit_code (CMD's code, -1 when killed by a signal),
-signal, timed_out, oom_killed, cpu_usec, memory_peak_bytes, wall_ms,
-backend, cgroup_mode and mechanism {spawn, attach, kill}.`,
-		Run: runRun,
+		Synopsis: "run [-p NAME=VALUE]... [--timeout DUR] [-k DUR] [-s SIG] [-v] [--preserve-status]\n" +
+			"                    [-D DIR] [-E K=V]... [--inherit-env=false] [--report FILE] [--] CMD [ARGS...]",
+		Summary: "run one command as a resource-capped sandbox (timeout(1), systemd-run --scope)",
+		Help:    runHelpText,
+		Run:     runRun,
 	})
 }
 
@@ -71,90 +52,265 @@ type runOptions struct {
 	limits        supervisor.Limits
 	allowUncapped bool
 	timeout       time.Duration
-	grace         time.Duration
+	grace         time.Duration // 0: never SIGKILL (GNU -k 0)
+	signal        syscall.Signal
+	preserve      bool
+	foreground    bool
+	verbose       bool
 	user          string
 	env           stringList
 	passEnv       stringList
+	inheritEnv    bool
+	dir           string
+	nice          int
+	niceSet       bool
+	oomPolicy     string // "stop", "continue" or "kill"
 	report        string
 	backend       string
+	// unenforceable are the properties asked for that this build cannot
+	// enforce (name -> why); an error unless allowUncapped.
+	unenforceable []string
 }
 
 func runRun(args []string) int {
-	c := commands["run"]
-	fs := newFlagSet(c)
-	var o runOptions
-	memMax := fs.String("memory-max", "", "memory limit of the whole tree as a `SIZE` such as 64M or 1G (swap is capped at 0)")
-	cpuMax := fs.String("cpu-max", "", "CPU limit: `PCT` of one CPU (\"20%\", \"150%\") or CPUs (\"0.5\", \"2\")")
-	pidsMax := fs.Int64("pids-max", 0, "allow at most `N` tasks in the tree")
-	nofile := fs.Uint64("nofile", 0, "set RLIMIT_NOFILE of CMD to `N`")
-	timeout := fs.String("timeout", "", "kill the tree after `DUR` (\"10s\", \"1m\", or seconds as \"2.5\") and exit 124")
-	fs.DurationVar(&o.grace, "grace", 2*time.Second, "give CMD's tree `DUR` after SIGTERM before it is killed")
-	fs.StringVar(&o.user, "user", "", "run as `USER[:GROUP]` (name or numeric id); needs privileges")
-	fs.Var(&o.env, "env", "add `K=V` to CMD's environment; repeatable")
-	fs.Var(&o.passEnv, "pass-env", "pass the caller's variable `NAME` to CMD when set; repeatable")
-	fs.StringVar(&o.report, "report", "", "write a JSON report of the run to `FILE`")
-	fs.StringVar(&o.backend, "backend", "auto", "supervisor backend `KIND`: auto, linux or portable")
-	fs.BoolVar(&o.allowUncapped, "allow-uncapped", false, "run even when the backend cannot enforce the limits")
-	logLevel := fs.String("log-level", "warn", "`LEVEL` of hooksupd's own diagnostics on stderr: debug, info, warn or error")
-	pos, ok, code := fs.parse(args, exitRunOwnError, false)
+	code, sig := runMain(args)
+	if sig != 0 {
+		// CMD died of sig: die of it too, as GNU timeout does, so that a
+		// shell running hooksupd run sees what it would have seen running
+		// CMD (an interactive bash stops a script on a child's SIGINT).
+		reraise(sig)
+	}
+	return code
+}
+
+// runMain does the work of run; everything it opened is closed when it
+// returns. A non-zero sig is a signal to die of instead of exiting code.
+func runMain(args []string) (code int, sig syscall.Signal) {
+	o := runOptions{grace: defaultGrace, signal: syscall.SIGTERM, inheritEnv: true, oomPolicy: "stop"}
+	// Report every exit once --report is known, usage errors included.
+	rep := &runReport{ChildExitCode: -1}
+	defer func() {
+		if o.report != "" && !rep.written {
+			rep.ExitCode = code
+			writeReport(o.report, rep, time.Time{})
+		}
+	}()
+	fs, props := runFlags(&o)
+	// Quiet by default, as timeout(1): hooksupd run says what went wrong
+	// in its own words; the backend's warnings (no cgroups for a run that
+	// asked for no limits, say) come with -v or --log-level.
+	logLevel := fs.String("log-level", "error", "`LEVEL` of the supervisor's diagnostics on stderr: debug, info, warn or error")
+	showVersion := fs.Bool("version", false, "print the version and exit (timeout --version)")
+	pos, ok, c := fs.parse(expandShortFlags(fs.FlagSet, args), exitRunOwnError, false)
 	if !ok {
-		return code
+		return c, 0
+	}
+	if *showVersion {
+		writeVersion(os.Stdout)
+		return 0, 0
+	}
+	if props.err != nil {
+		errorf("run: %v", props.err)
+		rep.Error = props.err.Error()
+		return exitRunOwnError, 0
 	}
 	if len(pos) == 0 {
 		errorf("run: missing CMD\nTry '%s run --help'.", progName)
-		return exitRunOwnError
-	}
-	var err error
-	if o.limits, err = parseRunLimits(*memMax, *cpuMax, *pidsMax, *nofile); err != nil {
-		errorf("run: %v", err)
-		return exitRunOwnError
-	}
-	if o.timeout, err = parseTimeout(*timeout); err != nil {
-		errorf("run: --timeout: %v", err)
-		return exitRunOwnError
-	}
-	if o.grace < 0 {
-		errorf("run: --grace must not be negative")
-		return exitRunOwnError
+		return exitRunOwnError, 0
 	}
 	switch o.backend {
 	case "auto", "linux", "portable":
 	default:
 		errorf("run: --backend must be auto, linux or portable, not %q", o.backend)
-		return exitRunOwnError
+		return exitRunOwnError, 0
 	}
 	logger, err := newLogger(*logLevel)
 	if err != nil {
 		errorf("run: %v", err)
-		return exitRunOwnError
+		return exitRunOwnError, 0
 	}
-	spec, code := buildRunSpec(pos, &o)
-	if spec == nil {
-		return code
+	if o.verbose && *logLevel == "error" {
+		logger, _ = newLogger("info")
 	}
-
-	// Subscribe before the backend exists: a signal from here on is
-	// handled (backend closed, groups removed), never the default death.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-
-	backend, err := supervisor.New(supervisor.Options{Kind: o.backend, Logger: logger})
-	if err != nil {
-		errorf("run: starting the %s backend: %v", o.backend, err)
-		return exitRunOwnError
-	}
-	defer func() {
-		if err := backend.Close(); err != nil {
-			errorf("run: closing the backend: %v", err)
+	// Packages that log through slog's default logger (the cgroup
+	// package's note about groups left by a killed instance) obey the
+	// level too.
+	slog.SetDefault(logger)
+	if len(o.unenforceable) > 0 {
+		msg := strings.Join(o.unenforceable, "; ")
+		if !o.allowUncapped {
+			errorf("run: %s (--allow-uncapped runs without them)", msg)
+			rep.Error = msg
+			return exitRunOwnError, 0
 		}
-	}()
-	mech := backend.Mechanisms()
-	if err := backend.CanEnforce(o.limits); err != nil && !o.allowUncapped {
-		errorf("run: limits not enforceable by the %s backend (cgroup mode %s): %v", mech.Backend, mech.CgroupMode, err)
-		return exitRunOwnError
+		errorf("run: running without: %s", msg)
 	}
-	return superviseRun(backend, spec, &o, mech, sigs)
+	spec, c := buildRunSpec(pos, &o)
+	if spec == nil {
+		rep.Error = "cannot run " + pos[0]
+		return c, 0
+	}
+	return superviseRun(spec, &o, logger, rep)
+}
+
+// durationValue is a flag holding a GNU timeout duration.
+type durationValue struct{ d *time.Duration }
+
+func (v durationValue) String() string {
+	if v.d == nil || *v.d == 0 {
+		return ""
+	}
+	return formatDuration(*v.d)
+}
+
+func (v durationValue) Set(s string) error {
+	d, err := units.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*v.d = d
+	return nil
+}
+
+// signalValue is a flag holding a signal name or number.
+type signalValue struct{ s *syscall.Signal }
+
+func (v signalValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return signalName(*v.s)
+}
+
+func (v signalValue) Set(s string) error {
+	sig, err := parseSignal(s)
+	if err != nil {
+		return err
+	}
+	*v.s = sig
+	return nil
+}
+
+// propFlag is a long flag that sets one property (--memory-max is
+// MemoryMax=).
+type propFlag struct {
+	name string
+	p    *propSet
+}
+
+func (f propFlag) String() string { return "" }
+func (f propFlag) Set(v string) error {
+	f.p.set(f.name, v)
+	return nil // errors are kept and reported after parsing, with the name
+}
+
+// propSet applies -p NAME=VALUE (and the shorthand flags) to the options
+// in command-line order; the first error is kept.
+type propSet struct {
+	o   *runOptions
+	err error
+}
+
+func (p *propSet) set(name, value string) {
+	if err := applyProperty(p.o, name, value); err != nil && p.err == nil {
+		p.err = err
+	}
+}
+
+// propertyArg is the -p flag.
+type propertyArg struct{ p *propSet }
+
+func (a propertyArg) String() string { return "" }
+func (a propertyArg) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q: want NAME=VALUE, e.g. MemoryMax=512M", s)
+	}
+	a.p.set(name, value)
+	return nil
+}
+
+// runFlags defines run's flags on a new flag set.
+func runFlags(o *runOptions) (*flagSet, *propSet) {
+	fs := newFlagSet(commands["run"])
+	props := &propSet{o: o}
+	fs.Var(propertyArg{props}, "property", "set a systemd resource property `NAME=VALUE` (systemd-run -p); repeatable, see Properties")
+	fs.alias("p", "property")
+	for _, s := range shorthandProps {
+		fs.Var(propFlag{s.prop, props}, s.flag, s.usage)
+	}
+	fs.Var(durationValue{&o.timeout}, "timeout", "send the stop signal after `DUR` and exit 124 (timeout's DURATION; systemd RuntimeMaxSec=)")
+	fs.Var(durationValue{&o.grace}, "kill-after", "SIGKILL the tree `DUR` after the stop signal if CMD still runs; 0 never (timeout -k)")
+	fs.alias("k", "kill-after")
+	fs.Var(durationValue{&o.grace}, "grace", "same as --kill-after `DUR`")
+	fs.Var(signalValue{&o.signal}, "signal", "send `SIG` (name or number) to the tree on timeout (timeout -s)")
+	fs.alias("s", "signal")
+	fs.BoolVar(&o.preserve, "preserve-status", false, "on timeout exit with CMD's status, not 124 (timeout --preserve-status)")
+	fs.BoolVar(&o.foreground, "foreground", false, "accepted for timeout(1) compatibility: CMD gets the terminal anyway (timeout --foreground)")
+	fs.BoolVar(&o.verbose, "verbose", false, "say which signal is sent on timeout and print a summary at the end (timeout -v; systemd-run --wait)")
+	fs.alias("v", "verbose")
+	fs.StringVar(&o.dir, "working-directory", "", "run CMD in `DIR` (systemd-run -D; default: the current directory)")
+	fs.alias("D", "working-directory")
+	fs.Var(&o.env, "setenv", "add `K=V` to CMD's environment; repeatable (systemd-run -E)")
+	fs.alias("E", "setenv")
+	fs.Var(&o.env, "env", "same as --setenv `K=V`")
+	fs.BoolVar(&o.inheritEnv, "inherit-env", true, "pass the caller's environment to CMD, as timeout(1) does; with =false CMD gets\nPATH, --setenv and --pass-env only, as a systemd unit would")
+	fs.Var(&o.passEnv, "pass-env", "with --inherit-env=false, pass the caller's variable `NAME` when set; repeatable")
+	fs.StringVar(&o.user, "user", "", "run as `USER[:GROUP]` (name or numeric id); needs privileges (systemd-run --uid/--gid)")
+	fs.StringVar(&o.report, "report", "", "write a JSON report of the run to `FILE`")
+	fs.StringVar(&o.backend, "backend", "auto", "supervisor backend `KIND`: auto, linux or portable")
+	fs.BoolVar(&o.allowUncapped, "allow-uncapped", false, "run even when a property cannot be enforced here (warning on stderr)")
+	return fs, props
+}
+
+// shortFlagsWithValue are the one-letter flags that take a value, for
+// expandShortFlags.
+const shortFlagsWithValue = "pksDE"
+
+// expandShortFlags rewrites GNU-style clusters the flag package does not
+// read: "-k5" becomes "-k 5" and "-vp" "-v -p". Only arguments before CMD
+// are touched; a long flag written with one dash ("-timeout") stays.
+func expandShortFlags(fs *flag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		if strings.HasPrefix(a, "--") || fs.Lookup(name) != nil || len(a) < 3 {
+			out = append(out, a)
+			if !hasValue && fs.Lookup(name) != nil && !isBoolFlag(fs, name) && i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		}
+		// A cluster: "-vk5", "-k5", "-vp".
+		cl := a[1:]
+		for j := 0; j < len(cl); j++ {
+			c := string(cl[j])
+			if strings.Contains(shortFlagsWithValue, c) {
+				out = append(out, "-"+c)
+				if j+1 < len(cl) {
+					out = append(out, cl[j+1:])
+				} else if i+1 < len(args) {
+					i++
+					out = append(out, args[i])
+				}
+				break
+			}
+			out = append(out, "-"+c) // a boolean (-v), or unknown: flag reports it
+		}
+	}
+	return out
+}
+
+func isBoolFlag(fs *flag.FlagSet, name string) bool {
+	f := fs.Lookup(name)
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // buildRunSpec resolves CMD and builds the spec. A nil spec comes with the
@@ -165,14 +321,27 @@ func buildRunSpec(argv []string, o *runOptions) (*supervisor.Spec, int) {
 		errorf("run: %v", err)
 		return nil, code
 	}
-	env, err := runEnv(o.env, o.passEnv)
+	env, err := runEnv(o.inheritEnv, o.env, o.passEnv)
 	if err != nil {
 		errorf("run: %v", err)
 		return nil, exitRunOwnError
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		errorf("run: current directory: %v", err)
+	dir := o.dir
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
+			errorf("run: current directory: %v", err)
+			return nil, exitRunOwnError
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		errorf("run: working directory %s: %v", dir, err)
+		return nil, exitRunOwnError
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		errorf("run: working directory: %v", err)
 		return nil, exitRunOwnError
 	}
 	spec := &supervisor.Spec{
@@ -198,161 +367,83 @@ func buildRunSpec(argv []string, o *runOptions) (*supervisor.Spec, int) {
 	return spec, 0
 }
 
-// superviseRun starts the spec, waits for the end (exit, timeout or a
-// signal to hooksupd itself), cleans up and returns the exit status.
-func superviseRun(backend supervisor.Backend, spec *supervisor.Spec, o *runOptions, mech supervisor.Mechanisms, sigs <-chan os.Signal) int {
-	select {
-	case s := <-sigs:
-		errorf("run: %v before CMD started", s)
-		return exitRunSignalled + signalNumber(s)
-	default:
-	}
-	rep := runReport{Backend: mech.Backend, CgroupMode: mech.CgroupMode,
-		Mechanism: runMechanism{Spawn: mech.Spawn, Attach: mech.Attach, Kill: mech.Kill}}
-	start := time.Now()
-	proc, err := backend.Start(context.Background(), spec)
-	if err != nil {
-		code := startErrorCode(err)
-		errorf("run: %v", err)
-		rep.ExitCode, rep.ChildExitCode, rep.Error = code, -1, err.Error()
-		writeReport(o.report, &rep, start)
-		return code
-	}
-
-	restoreTTY := foregroundTTY(proc.Pid())
-	var timeoutC <-chan time.Time
-	if o.timeout > 0 {
-		t := time.NewTimer(o.timeout)
-		defer t.Stop()
-		timeoutC = t.C
-	}
-	var caught os.Signal
-	select {
-	case <-proc.Done():
-	case <-timeoutC:
-		rep.TimedOut = true
-		stopTree(proc, o.grace, sigs)
-	case caught = <-sigs:
-		stopTree(proc, o.grace, sigs)
-	}
-	waitCtx, cancel := context.WithTimeout(context.Background(), runCleanupTimeout)
-	st, waitErr := proc.Wait(waitCtx)
-	cancel()
-	rep.WallMS = time.Since(start).Milliseconds()
-	peak := st.MemoryPeak
-	if peak == 0 {
-		if s, err := proc.Stats(); err == nil {
-			peak = s.MemoryPeak
-		}
-	}
-	// Release kills what is left of the tree (a daemonised grandchild, say)
-	// and removes the group: nothing of CMD outlives hooksupd run.
-	if err := proc.Release(); err != nil {
-		errorf("run: cleaning up CMD's tree: %v", err)
-	}
-	restoreTTY()
-
-	code := st.Code
-	switch {
-	case caught != nil:
-		code = exitRunSignalled + signalNumber(caught)
-	case rep.TimedOut:
-		code = exitRunTimeout
-	case waitErr != nil:
-		errorf("run: waiting for CMD: %v", waitErr)
-		code = exitRunOwnError
-	case st.Signal != 0:
-		code = exitRunSignalled + int(st.Signal)
-	case code < 0:
-		code = exitRunOwnError
-	}
-	rep.ExitCode, rep.ChildExitCode = code, st.Code
-	rep.Signal = int(st.Signal)
-	if st.Signal != 0 {
-		rep.SignalName = st.Signal.String()
-	}
-	rep.OOMKilled = st.OOMKilled
-	rep.CPUUsec = st.CPU.Microseconds()
-	rep.MemoryPeakBytes = peak
-	if st.OOMKilled {
-		errorf("run: the memory limit (%d bytes) killed a process of CMD's tree", spec.Limits.MemoryMax)
-	}
-	if rep.TimedOut {
-		errorf("run: timed out after %v; CMD's tree was killed", o.timeout)
-	}
-	if !writeReport(o.report, &rep, time.Time{}) && code == 0 {
-		code = exitRunOwnError
-	}
-	return code
-}
-
-// stopTree sends SIGTERM to the tree and kills it after grace; a further
-// signal to hooksupd cuts the grace short.
-func stopTree(proc supervisor.Process, grace time.Duration, sigs <-chan os.Signal) {
-	ctx, cancel := context.WithTimeout(context.Background(), grace+runCleanupTimeout)
-	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = proc.Stop(ctx, grace)
-	}()
-	select {
-	case <-done:
-	case <-sigs:
-		_ = proc.Kill()
-		<-done
-	}
-}
-
-// startErrorCode maps a Start error to the timeout(1) status.
-func startErrorCode(err error) int {
-	switch {
-	case errors.Is(err, supervisor.ErrNotSupported):
-		return exitRunOwnError
-	case errors.Is(err, fs.ErrNotExist):
-		// Also a missing script interpreter (#!) — as the shells report it.
-		return exitRunNotFound
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
-		return exitRunNotExec
-	}
-	return exitRunOwnError
-}
-
-// lookCommand resolves name like the shell and timeout(1) do: a name with
-// a slash is used as is, anything else is searched in the caller's PATH.
-// The result is absolute, because the spec's working directory need not
-// be the one the name is relative to.
+// lookCommand resolves name as execvp(3) does, which is what timeout(1)
+// and the shells report: a name with a slash is used as is, anything else
+// is searched in the caller's PATH, where a match that is a directory or
+// not executable is remembered and the search goes on; with no executable
+// match the result is 126 (permission denied) if there was such a match,
+// else 127 (not found). The result is absolute, because the spec's working
+// directory need not be the one the name is relative to.
 func lookCommand(name string) (string, int, error) {
-	path, err := exec.LookPath(name)
-	if errors.Is(err, exec.ErrDot) {
-		// A PATH entry "." (or empty) finds it: honour it as the shell
-		// would, this is the caller's own PATH.
-		err = nil
+	if name == "" {
+		return "", exitRunNotFound, errors.New("'': command not found")
 	}
-	if err != nil {
-		if strings.ContainsRune(name, filepath.Separator) || strings.ContainsRune(name, '/') {
-			if fi, serr := os.Stat(name); serr == nil {
-				if fi.IsDir() {
-					return "", exitRunNotExec, fmt.Errorf("%s: is a directory", name)
-				}
-				return "", exitRunNotExec, fmt.Errorf("%s: not executable", name)
+	if strings.Contains(name, "/") {
+		code, err := runCheckExec(name)
+		if err != nil {
+			return "", code, err
+		}
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return "", exitRunOwnError, err
+		}
+		return abs, 0, nil
+	}
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin" // execvp's default, roughly
+	}
+	var denied error
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "." // an empty PATH entry is the current directory
+		}
+		p := d + "/" + name // not Join: "dir/." must stay a directory
+		code, err := runCheckExec(p)
+		if err == nil {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return "", exitRunOwnError, err
+			}
+			return abs, 0, nil
+		}
+		if code == exitRunNotExec && denied == nil {
+			denied = fmt.Errorf("%s: permission denied (%v)", name, err)
+			if p == d+"/." || p == d+"/.." {
+				denied = fmt.Errorf("%s: permission denied", name)
 			}
 		}
-		return "", exitRunNotFound, fmt.Errorf("%s: command not found", name)
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return "", exitRunNotExec, fmt.Errorf("%s: is a directory", name)
+	if denied != nil {
+		return "", exitRunNotExec, denied
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", exitRunOwnError, err
-	}
-	return abs, 0, nil
+	return "", exitRunNotFound, fmt.Errorf("%s: command not found", name)
 }
 
-// runEnv builds CMD's environment: the caller's PATH, then --env, then
-// --pass-env; a later setting of a name replaces an earlier one.
-func runEnv(set, pass []string) ([]string, error) {
+// runCheckExec says whether p can be executed: 127 when it does not
+// exist, 126 when it is a directory or lacks execute permission.
+func runCheckExec(p string) (int, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return exitRunNotFound, fmt.Errorf("%s: no such file or directory", p)
+		}
+		return exitRunNotExec, fmt.Errorf("%s: %v", p, err)
+	}
+	if fi.IsDir() {
+		return exitRunNotExec, fmt.Errorf("%s: is a directory", p)
+	}
+	if !executable(p, fi) {
+		return exitRunNotExec, fmt.Errorf("%s: not executable", p)
+	}
+	return 0, nil
+}
+
+// runEnv builds CMD's environment. With inherit, the caller's whole
+// environment, else only the caller's PATH; then the --setenv pairs, then
+// the --pass-env variables that are set. A later setting of a name
+// replaces an earlier one.
+func runEnv(inherit bool, set, pass []string) ([]string, error) {
 	var order []string
 	vals := map[string]string{}
 	put := func(k, v string) {
@@ -361,13 +452,19 @@ func runEnv(set, pass []string) ([]string, error) {
 		}
 		vals[k] = v
 	}
-	if p, ok := os.LookupEnv("PATH"); ok {
+	if inherit {
+		for _, kv := range os.Environ() {
+			if k, v, ok := strings.Cut(kv, "="); ok && k != "" {
+				put(k, v)
+			}
+		}
+	} else if p, ok := os.LookupEnv("PATH"); ok {
 		put("PATH", p)
 	}
 	for _, kv := range set {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--env %q: want K=V", kv)
+			return nil, fmt.Errorf("--setenv %q: want K=V", kv)
 		}
 		put(k, v)
 	}
@@ -384,79 +481,6 @@ func runEnv(set, pass []string) ([]string, error) {
 		env = append(env, k+"="+vals[k])
 	}
 	return env, nil
-}
-
-// parseRunLimits turns the limit flags into supervisor limits.
-func parseRunLimits(mem, cpu string, pids int64, nofile uint64) (supervisor.Limits, error) {
-	var l supervisor.Limits
-	if mem != "" {
-		n, err := config.ParseSize(mem)
-		if err != nil {
-			return l, fmt.Errorf("--memory-max: %w", err)
-		}
-		if n <= 0 {
-			return l, fmt.Errorf("--memory-max %q: must be positive", mem)
-		}
-		l.MemoryMax = n
-	}
-	if cpu != "" {
-		q, err := parseCPUMax(cpu)
-		if err != nil {
-			return l, fmt.Errorf("--cpu-max: %w", err)
-		}
-		l.CPUQuota, l.CPUPeriod = q, cpuPeriod
-	}
-	if pids < 0 {
-		return l, fmt.Errorf("--pids-max %d: must not be negative", pids)
-	}
-	l.PidsMax = pids
-	l.NoFile = nofile
-	return l, nil
-}
-
-// cpuPeriod is the CFS period --cpu-max quotas are expressed in.
-const cpuPeriod = 100 * time.Millisecond
-
-// parseCPUMax accepts "20%" (of one CPU) or a number of CPUs ("0.5", "2")
-// and returns the quota per cpuPeriod.
-func parseCPUMax(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	scale := 1.0
-	if p, ok := strings.CutSuffix(t, "%"); ok {
-		t, scale = strings.TrimSpace(p), 0.01
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f != f || f > 1e6 {
-		return 0, fmt.Errorf("%q: want a percentage (\"20%%\") or a positive number of CPUs (\"0.5\")", s)
-	}
-	q := time.Duration(f * scale * float64(cpuPeriod))
-	// The kernel refuses quotas under 1ms.
-	if q < time.Millisecond {
-		return 0, fmt.Errorf("%q: below the minimum of 1%% of a CPU", s)
-	}
-	return q, nil
-}
-
-// parseTimeout accepts a Go duration ("1m30s") or seconds as timeout(1)
-// does ("10", "2.5").
-func parseTimeout(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f < 0 || f != f || f > float64(1<<62)/float64(time.Second) {
-			return 0, fmt.Errorf("%q: out of range", s)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q: want a duration such as 10s, 1m or 2.5", s)
-	}
-	if d < 0 {
-		return 0, fmt.Errorf("%q: must not be negative", s)
-	}
-	return d, nil
 }
 
 // lookupCredential resolves USER[:GROUP] (names or numeric ids).
@@ -519,47 +543,4 @@ func groupName(s string) string {
 		s = "cmd"
 	}
 	return s
-}
-
-// runReport is the JSON object --report writes.
-type runReport struct {
-	ExitCode        int          `json:"exit_code"`
-	ChildExitCode   int          `json:"child_exit_code"`
-	Signal          int          `json:"signal"`
-	SignalName      string       `json:"signal_name,omitempty"`
-	TimedOut        bool         `json:"timed_out"`
-	OOMKilled       bool         `json:"oom_killed"`
-	CPUUsec         int64        `json:"cpu_usec"`
-	MemoryPeakBytes int64        `json:"memory_peak_bytes"`
-	WallMS          int64        `json:"wall_ms"`
-	Backend         string       `json:"backend"`
-	CgroupMode      string       `json:"cgroup_mode"`
-	Mechanism       runMechanism `json:"mechanism"`
-	Error           string       `json:"error,omitempty"`
-}
-
-type runMechanism struct {
-	Spawn  string `json:"spawn"`
-	Attach string `json:"attach"`
-	Kill   string `json:"kill"`
-}
-
-// writeReport writes rep to path (no-op without --report). A non-zero
-// start sets the wall time. It reports success.
-func writeReport(path string, rep *runReport, start time.Time) bool {
-	if path == "" {
-		return true
-	}
-	if !start.IsZero() {
-		rep.WallMS = time.Since(start).Milliseconds()
-	}
-	data, err := json.MarshalIndent(rep, "", "  ")
-	if err == nil {
-		err = os.WriteFile(path, append(data, '\n'), 0o644)
-	}
-	if err != nil {
-		errorf("run: --report: %v", err)
-		return false
-	}
-	return true
 }

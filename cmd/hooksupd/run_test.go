@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
@@ -70,9 +69,11 @@ func TestRunExitStatusPassthrough(t *testing.T) {
 
 func TestRunKilledBySignal(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
-		r := hooksupd(t, "", "run", "--backend", b, "--", "sh", "-c", "kill -USR1 $$")
-		if want := 128 + int(syscall.SIGUSR1); r.code != want {
-			t.Fatalf("got exit %d, want %d", r.code, want)
+		// CMD's death signal is hooksupd's own (GNU timeout re-raises it):
+		// the shell sees 128+N.
+		r := runHS(t, nil, "", "run", "--backend", b, "--", "sh", "-c", "kill -USR1 $$")
+		if want := 128 + int(syscall.SIGUSR1); r.code != want || r.signal != syscall.SIGUSR1 {
+			t.Fatalf("got status %d (signal %v), want death by USR1 (%d)", r.code, r.signal, want)
 		}
 	})
 }
@@ -114,6 +115,11 @@ func TestRunUsageErrors(t *testing.T) {
 		{"run", "--bogus", "--", "true"},
 		{"run", "--memory-max", "12Q", "--", "true"},
 		{"run", "--cpu-max", "-5%", "--", "true"},
+		{"run", "--cpu-max", "20", "--", "true"},
+		{"run", "-p", "NoSuchProperty=1", "--", "true"},
+		{"run", "-p", "MemoryMax", "--", "true"},
+		{"run", "-k", "soon", "--", "true"},
+		{"run", "-s", "NOSIG", "--", "true"},
 		{"run", "--timeout", "soon", "--", "true"},
 		{"run", "--env", "NOEQUALS", "--", "true"},
 		{"run", "--backend", "magic", "--", "true"},
@@ -202,42 +208,47 @@ func TestRunReport(t *testing.T) {
 	})
 }
 
-// TestRunSignalStopsTree: SIGTERM to hooksupd run gives the tree SIGTERM,
-// and after the grace a tree that ignores it is killed; exit 128+15.
+// TestRunSignalStopsTree: SIGTERM, SIGINT or SIGHUP to hooksupd run is
+// relayed to the tree, and after the grace a tree that ignores it is
+// killed; CMD then died of SIGKILL, and so does hooksupd (137).
 func TestRunSignalStopsTree(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 			t.Run(sig.String(), func(t *testing.T) {
 				pidfile := filepath.Join(t.TempDir(), "pids")
-				// The tree ignores SIGTERM (ignored dispositions are
+				report := filepath.Join(t.TempDir(), "report.json")
+				// The tree ignores the signals (ignored dispositions are
 				// inherited), so only the kill after the grace ends it.
-				cmd, _, stderr := startHooksupd(t, "", "run", "--backend", b, "--grace", "500ms", "--",
+				cmd, _, stderr := startHooksupd(t, "", "run", "--backend", b, "--grace", "500ms", "--report", report, "--",
 					"sh", "-c", `trap "" TERM INT HUP; sleep 60 & echo $$ $! > `+pidfile+`; wait`)
 				pids := readPids(t, pidfile, 2, 5*time.Second)
 				start := time.Now()
 				if err := cmd.Process.Signal(sig); err != nil {
 					t.Fatal(err)
 				}
-				code := waitExit(t, cmd, 15*time.Second)
+				code := waitStatus(t, cmd, 15*time.Second)
 				took := time.Since(start)
-				if code != 128+int(sig) {
-					t.Fatalf("got exit %d, want %d; stderr %s", code, 128+int(sig), stderr)
+				if code != 137 {
+					t.Fatalf("got status %d, want 137; stderr %s", code, stderr)
 				}
 				if took < 400*time.Millisecond {
 					t.Errorf("exited after %v: the 500ms grace was not given", took)
 				}
 				waitGone(t, 2*time.Second, pids...)
+				if rep := readReport(t, report); rep["killed_after_grace"] != true || rep["exit_code"] != float64(137) {
+					t.Errorf("report: %v", rep)
+				}
 			})
 		}
 	})
 }
 
-// TestRunEnvExact: the child's environment is PATH plus what --env and
-// --pass-env name, nothing else.
+// TestRunEnvExact: with --inherit-env=false the child's environment is
+// PATH plus what --env and --pass-env name, nothing else.
 func TestRunEnvExact(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
 		r := hooksupdEnv(t, []string{"HOOKSUPD_TEST_PASSED=yes", "HOOKSUPD_TEST_SECRET=no"}, "",
-			"run", "--backend", b, "--env", "A=1", "--env", "B=x=y", "--pass-env", "HOOKSUPD_TEST_PASSED",
+			"run", "--backend", b, "--inherit-env=false", "--env", "A=1", "-E", "B=x=y", "--pass-env", "HOOKSUPD_TEST_PASSED",
 			"--pass-env", "HOOKSUPD_TEST_UNSET", "--", "env")
 		if r.code != 0 {
 			t.Fatalf("exit %d", r.code)
@@ -249,11 +260,29 @@ func TestRunEnvExact(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("env:\n got %q\nwant %q", got, want)
 		}
-		r = hooksupd(t, "", "run", "--backend", b, "--env", "A=1", "--", "env")
+		r = hooksupd(t, "", "run", "--backend", b, "--inherit-env=false", "--setenv", "A=1", "--", "env")
 		got = strings.Split(strings.TrimSpace(r.stdout), "\n")
 		slices.Sort(got)
 		if want := []string{"A=1", "PATH=" + os.Getenv("PATH")}; !slices.Equal(got, want) {
-			t.Errorf("run --env A=1 -- env: got %q, want %q", got, want)
+			t.Errorf("run --inherit-env=false --setenv A=1 -- env: got %q, want %q", got, want)
+		}
+	})
+}
+
+// TestRunEnvInherited: by default CMD gets the caller's environment, as
+// under timeout(1), with -E and Environment= on top.
+func TestRunEnvInherited(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b string) {
+		r := hooksupdEnv(t, []string{"HOOKSUPD_TEST_PASSED=yes", "HOOKSUPD_TEST_OVER=old"}, "",
+			"run", "--backend", b, "-E", "HOOKSUPD_TEST_OVER=new", "-p", `Environment=C=1 "D=two words"`, "--", "env")
+		got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		for _, want := range []string{"HOOKSUPD_TEST_PASSED=yes", "HOOKSUPD_TEST_OVER=new", "C=1", "D=two words", "PATH=" + os.Getenv("PATH")} {
+			if !slices.Contains(got, want) {
+				t.Errorf("env lacks %q: %q", want, got)
+			}
+		}
+		if slices.Contains(got, "HOOKSUPD_TEST_OVER=old") {
+			t.Errorf("-E did not replace the inherited value: %q", got)
 		}
 	})
 }
@@ -382,31 +411,61 @@ func TestRunOnlyStdioInherited(t *testing.T) {
 	})
 }
 
-// TestParseRunValues covers the value parsers of run's flags in process.
+// TestParseRunValues covers the property and flag parsing in process.
 func TestParseRunValues(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"20%": 20 * time.Millisecond, "150%": 150 * time.Millisecond, "0.5": 50 * time.Millisecond,
-		"2": 200 * time.Millisecond, " 1% ": time.Millisecond,
+	for _, c := range []struct {
+		prop, value string
+		check       func(o *runOptions) bool
+	}{
+		{"CPUQuota", "20%", func(o *runOptions) bool {
+			return o.limits.CPUQuota == 20*time.Millisecond && o.limits.CPUPeriod == cpuPeriod
+		}},
+		{"CPUQuota", "150%", func(o *runOptions) bool { return o.limits.CPUQuota == 150*time.Millisecond }},
+		{"MemoryMax", "64M", func(o *runOptions) bool { return o.limits.MemoryMax == 64<<20 }},
+		{"MemoryMax", "infinity", func(o *runOptions) bool { return o.limits.MemoryMax == 0 }},
+		{"MemoryMax", "50%", func(o *runOptions) bool { return o.limits.MemoryMax > 0 && uint64(o.limits.MemoryMax) == totalRAM()/2 }},
+		{"TasksMax", "16", func(o *runOptions) bool { return o.limits.PidsMax == 16 }},
+		{"TasksMax", "infinity", func(o *runOptions) bool { return o.limits.PidsMax == 0 }},
+		{"LimitNOFILE", "64", func(o *runOptions) bool { return o.limits.NoFile == 64 }},
+		{"OOMPolicy", "kill", func(o *runOptions) bool { return o.oomPolicy == "kill" }},
+		{"Nice", "5", func(o *runOptions) bool { return o.niceSet && o.nice == 5 }},
+		{"WorkingDirectory", "/tmp", func(o *runOptions) bool { return o.dir == "/tmp" }},
+		{"RuntimeMaxSec", "1m", func(o *runOptions) bool { return o.timeout == time.Minute }},
+		{"Environment", `A=1 "B=x y" C='z\'`, func(o *runOptions) bool { return slices.Equal(o.env, []string{"A=1", "B=x y", `C=z\`}) }},
+		{"MemorySwapMax", "0", func(o *runOptions) bool { return len(o.unenforceable) == 0 }},
+		{"MemorySwapMax", "1G", func(o *runOptions) bool { return len(o.unenforceable) == 1 }},
+		{"MemoryHigh", "1G", func(o *runOptions) bool { return o.limits.MemoryHigh == 1<<30 }},
+		{"CPUWeight", "50", func(o *runOptions) bool { return o.limits.CPUWeight == 50 }},
+		{"AllowedCPUs", "0", func(o *runOptions) bool {
+			return len(o.unenforceable) == 1 && strings.Contains(o.unenforceable[0], "AllowedCPUs")
+		}},
 	} {
-		if got, err := parseCPUMax(in); err != nil || got != want {
-			t.Errorf("parseCPUMax(%q) = %v, %v; want %v", in, got, err, want)
+		o := &runOptions{}
+		if err := applyProperty(o, c.prop, c.value); err != nil || !c.check(o) {
+			t.Errorf("%s=%s: %v, options %+v", c.prop, c.value, err, o)
 		}
 	}
-	for _, in := range []string{"", "0", "-1", "0.5%", "abc", "NaN", "20%%", "1e9"} {
-		if _, err := parseCPUMax(in); err == nil {
-			t.Errorf("parseCPUMax(%q): no error", in)
+	for _, c := range [][2]string{{"CPUQuota", "20"}, {"CPUQuota", "0.5"}, {"MemoryMax", "0"}, {"MemoryMax", "12Q"},
+		{"TasksMax", "0"}, {"OOMPolicy", "maybe"}, {"Nice", "20"}, {"Nice", "x"}, {"Environment", "NOEQUALS"},
+		{"Environment", `"A=1`}, {"LimitNOFILE", "0"}, {"CPUWeight", "0"}, {"CPUWeight", "10001"}, {"MemoryHigh", "1Q"}, {"RuntimeMaxSec", "soon"}, {"Bogus", "1"}} {
+		if err := applyProperty(&runOptions{}, c[0], c[1]); err == nil {
+			t.Errorf("%s=%s: no error", c[0], c[1])
 		}
 	}
-	for in, want := range map[string]time.Duration{
-		"": 0, "10": 10 * time.Second, "2.5": 2500 * time.Millisecond, "1m30s": 90 * time.Second, "500ms": 500 * time.Millisecond,
+	o := runOptions{}
+	fs, _ := runFlags(&o)
+	for in, want := range map[string]string{
+		"-k5 -- x":              "-k 5 -- x",
+		"-vk 5 -s KILL x y":     "-v -k 5 -s KILL x y",
+		"-vpMemoryMax=1G x":     "-v -p MemoryMax=1G x",
+		"--kill-after=5 -v x":   "--kill-after=5 -v x",
+		"--timeout 5 -v x -k1":  "--timeout 5 -v x -k1",
+		"-timeout 5 x":          "-timeout 5 x",
+		"-D /tmp -E A=1 -- -k1": "-D /tmp -E A=1 -- -k1",
+		"--inherit-env=false x": "--inherit-env=false x",
 	} {
-		if got, err := parseTimeout(in); err != nil || got != want {
-			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"-1", "-5s", "soon", "NaN", "1e300"} {
-		if _, err := parseTimeout(in); err == nil {
-			t.Errorf("parseTimeout(%q): no error", in)
+		if got := strings.Join(expandShortFlags(fs.FlagSet, strings.Fields(in)), " "); got != want {
+			t.Errorf("expandShortFlags(%q) = %q, want %q", in, got, want)
 		}
 	}
 	for in, want := range map[string]string{"sleep": "sleep", "my prog": "my_prog", "..": "cmd", "": "cmd", ".hidden": "hidden"} {
@@ -414,12 +473,15 @@ func TestParseRunValues(t *testing.T) {
 			t.Errorf("groupName(%q) = %q, want %q", in, got, want)
 		}
 	}
-	l, err := parseRunLimits("64M", "20%", 16, 64)
-	if err != nil || l.MemoryMax != 64<<20 || l.CPUQuota != 20*time.Millisecond || l.CPUPeriod != 100*time.Millisecond ||
-		l.PidsMax != 16 || l.NoFile != 64 {
-		t.Errorf("parseRunLimits = %+v, %v", l, err)
+	for in, want := range map[int64]string{512: "512B", 1024: "1K", 64 << 20: "64M", 61<<20 + 205<<10: "61.2M", 3 << 30: "3G"} {
+		if got := formatRunBytes(in); got != want {
+			t.Errorf("formatRunBytes(%d) = %q, want %q", in, got, want)
+		}
 	}
-	if got := formatLimits(config.Limits(l)); got != "memory_max=64M cpu_max=20% pids_max=16 nofile=64" {
-		t.Errorf("formatLimits = %q", got)
+	for in, want := range map[time.Duration]string{1460 * time.Millisecond: "1.46s", 12 * time.Millisecond: "12ms",
+		123 * time.Second: "2min 3s", 5 * time.Microsecond: "5us"} {
+		if got := formatSpan(in); got != want {
+			t.Errorf("formatSpan(%v) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -50,6 +50,11 @@ type Limits struct {
 	CPUQuota  time.Duration
 	CPUPeriod time.Duration // 0 means 100ms
 	PidsMax   int64
+	// MemoryHigh is the v2 memory.high throttle (no v1 equivalent).
+	MemoryHigh int64
+	// CPUWeight is v2 cpu.weight (1-10000, default 100), v1 cpu.shares
+	// weight*1024/100; 0 leaves the default.
+	CPUWeight uint64
 }
 
 // Stats are a group's resource figures.
@@ -59,6 +64,13 @@ type Stats struct {
 	MemoryPeak    int64 // 0 when the kernel does not report it
 	OOMKills      uint64
 	Pids          int64
+	// CPUThrottled is the time the tree was held back by its CPU quota,
+	// NrThrottled the number of periods it was; both 0 without a quota.
+	CPUThrottled time.Duration
+	NrThrottled  uint64
+	// PidsPeak is the most tasks the group held at once, 0 when the kernel
+	// does not report it (no pids.peak).
+	PidsPeak int64
 }
 
 // Options configure a Manager.

@@ -69,6 +69,11 @@ type Group struct {
 	oomBase        atomic.Uint64
 	cpuBase        atomic.Int64
 
+	// Baselines of the figures of stats_extra_linux.go.
+	nrThrottledBase atomic.Uint64
+	throttledBase   atomic.Int64
+	pidsPeakBase    atomic.Uint64
+
 	// needsBegin: the group came back to its pool, and Get runs BeginRun
 	// before handing it out again (in the caller's background preparation,
 	// not in the Put that ends a fire).
@@ -96,7 +101,7 @@ func (m *Manager) groupHiers(l Limits) []*hier {
 	add(m.unified)
 	add(m.v1["memory"])
 	add(m.v1["pids"])
-	if l.CPUQuota > 0 {
+	if l.CPUQuota > 0 || l.CPUWeight > 0 {
 		add(m.v1["cpu"])
 	}
 	if m.unified == nil {
@@ -236,7 +241,7 @@ func (g *Group) writeLimits() error {
 				return err
 			}
 		}
-		return nil
+		return g.writeWeights()
 	}
 	for _, d := range g.dirs {
 		if d.h.v2 {
@@ -271,7 +276,7 @@ func (g *Group) writeLimits() error {
 			}
 		}
 	}
-	return nil
+	return g.writeWeights()
 }
 
 // setV1Memory sets the v1 memory limit and, with swap accounting, the

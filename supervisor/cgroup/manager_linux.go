@@ -444,11 +444,12 @@ func (m *Manager) CanEnforce(l Limits) error {
 	for _, c := range []struct {
 		ctrl string
 		set  bool
-	}{{"memory", l.MemoryMax > 0}, {"cpu", l.CPUQuota > 0}, {"pids", l.PidsMax > 0}} {
+	}{{"memory", l.MemoryMax > 0 || l.MemoryHigh > 0}, {"cpu", l.CPUQuota > 0 || l.CPUWeight > 0}, {"pids", l.PidsMax > 0}} {
 		if why := m.missing[c.ctrl]; c.set && why != "" {
 			errs = append(errs, fmt.Errorf("%s: %w", why, ErrNotSupported))
 		}
 	}
+	errs = append(errs, m.canEnforceWeights(l)...)
 	return errors.Join(errs...)
 }
 

@@ -55,6 +55,7 @@ func (g *Group) beginLocked() error {
 		return err
 	}
 	g.cpuBase.Store(int64(cpu))
+	g.beginExtra()
 	if g.quotaFD >= 0 {
 		// The quota is a budget per period, and a reused group would start
 		// a run with what the previous run left of the current period; the
@@ -191,5 +192,6 @@ func (g *Group) Stats() (Stats, error) {
 	} else {
 		st.Pids = int64(len(treePidsOf(g.dirs[:1]))) // processes, not tasks
 	}
+	g.extraStats(&st)
 	return st, nil
 }
