@@ -134,7 +134,7 @@ func cfLine(t *testing.T, f *os.File) string {
 
 func TestConformanceExitAndPipes(t *testing.T) {
 	conform(t, func(t *testing.T, b Backend) {
-		p := cfStart(t, b, cfSh(`read x; echo "got $x $$"; echo oops >&2; exit 3`))
+		p := cfStart(t, b, cfSh(`read x; me=$$; [ -r /proc/self/stat ] && read -r me _ </proc/self/stat; echo "got $x $me"; echo oops >&2; exit 3`))
 		if _, err := p.Stdin().Write([]byte("hello\n")); err != nil {
 			t.Fatal(err)
 		}

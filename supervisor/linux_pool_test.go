@@ -71,7 +71,7 @@ func TestLinuxDirectSpawn(t *testing.T) {
 	if b.exe != nil {
 		t.Fatal("launcher loaded with direct=true")
 	}
-	p := lxStart(t, b, lxSh("echo $$; read x"))
+	p := lxStart(t, b, lxSh(lxHostPid+"; echo $hostpid; read x"))
 	if got := lxReadLine(t, p.Stdout(), 5*time.Second); got != strconv.Itoa(p.Pid()) {
 		t.Errorf("pid %q, want %d", got, p.Pid())
 	}

@@ -94,17 +94,27 @@ func clone3Refused(err error) bool {
 }
 
 // clone starts path on the spawner thread with a pidfd from the clone
-// itself, in its own process group, with Pdeathsig SIGKILL, and, when g
-// has a cgroup2 directory, inside it (clone3 CLONE_INTO_CGROUP). placed
-// reports whether the child already is in g's cgroup2 directory.
+// itself, in its own process group, in the hook PID namespace when there
+// is one (else with Pdeathsig SIGKILL), and, when g has a cgroup2
+// directory, inside it (clone3 CLONE_INTO_CGROUP). placed reports whether
+// the child already is in g's cgroup2 directory.
 func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr, g *cgroup.Group) (pid int, pfd *pidfd.FD, placed bool, err error) {
 	var retryErr error
 	sys := attr.Sys
 	sys.Setpgid = true
-	sys.Pdeathsig = syscall.SIGKILL
 	into := g != nil && g.UnifiedFD() >= 0 && b.clone3.Load()
-	retried := false
+	retried, renewed := false, false
+	b.ensureKeeper()
 	for {
+		// In the keeper's namespace the keeper's death kills the child.
+		// Pdeathsig would even be harmful there: Go's child checks that
+		// getppid() is still the parent's pid after setting it, and
+		// getppid() is 0 across a namespace boundary, so the child would
+		// kill itself.
+		sys.Pdeathsig = 0
+		if !b.keeper.active.Load() {
+			sys.Pdeathsig = syscall.SIGKILL
+		}
 		raw := -1
 		sys.PidFD = &raw
 		sys.UseCgroupFD = into
@@ -130,6 +140,12 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 				b.log.Warn("clone3 CLONE_INTO_CGROUP refused; placing children with cgroup.procs writes instead", "err", retryErr)
 			}
 			return pid, pidfd.New(raw), into, nil
+		}
+		if errors.Is(err, unix.ENOMEM) && b.keeper.dead.Load() && !renewed {
+			// The keeper died: its namespace takes no new process.
+			renewed = true
+			b.ensureKeeper()
+			continue
 		}
 		if into && clone3Refused(err) {
 			// The same errno can come from the exec itself; clone3 is

@@ -1,0 +1,148 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
+)
+
+// orphanScript leaves a double-forked grandchild, a grandchild in its own
+// session and a plain background child, then reports ready.
+const orphanScript = `(sleep 60 &) ; setsid sh -c 'sleep 60 & sleep 60' & sleep 60 & echo ready; wait`
+
+// lxOrphanHelper is the "orphans" helper: a supervisor that starts hooks
+// leaving orphans (launcher or direct spawn, capped and uncapped), reports
+// ready and waits for its SIGKILL.
+func lxOrphanHelper() int {
+	cfg := linuxConfig{subtree: os.Getenv(lxHelperEnv + "_SUBTREE"), direct: os.Getenv(lxHelperEnv+"_DIRECT") == "1"}
+	b, err := newLinux(Options{}, cfg)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	if !b.keeper.active.Load() {
+		fmt.Println("error no keeper:", b.pidNSNote())
+		return 1
+	}
+	mark := os.Getenv(lxHelperEnv + "_MARK")
+	for i := range 4 {
+		spec := &Spec{Name: "orphans", Path: "/bin/sh", Args: []string{"-c", orphanScript},
+			Env: []string{"PATH=/usr/bin:/bin", mark}}
+		if i%2 == 1 && b.raceFree() {
+			spec.Limits = Limits{PidsMax: 32}
+		}
+		p, err := b.Start(context.Background(), spec)
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		p.Stdout().SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			fmt.Println("error", line, err)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+	return 0
+}
+
+// lxMarked lists the processes whose environment holds mark.
+func lxMarked(mark string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == mark {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// TestLinuxSIGKILLLeavesNoOrphans: a supervisor SIGKILLed while its hooks
+// have double-forked and setsid grandchildren leaves no process of those
+// trees behind within 1 s, with launchers and with direct clones: the
+// keeper's death makes the kernel kill the hook PID namespace.
+func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
+			mark := fmt.Sprintf("HOOKSUPD_ORPHAN_MARK=%d-%d-%v", os.Getpid(), time.Now().UnixNano(), direct)
+			self, _ := os.Executable()
+			cmd := exec.Command(self, "-test.run=^$")
+			cmd.Env = append(os.Environ(), lxHelperEnv+"=orphans", lxHelperEnv+"_SUBTREE="+lxSubtree(),
+				lxHelperEnv+"_MARK="+mark)
+			if direct {
+				cmd.Env = append(cmd.Env, lxHelperEnv+"_DIRECT=1")
+			}
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+				for _, pid := range lxMarked(mark) { // only on failure
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			})
+			line, err := bufio.NewReader(out).ReadString('\n')
+			if err != nil || strings.TrimSpace(line) != "ready" {
+				if strings.Contains(line, "no keeper") {
+					testutil.SkipOrFail(t, "%s", line)
+				}
+				t.Fatalf("helper: %q %v", line, err)
+			}
+			// 4 hooks, each: sh, a double-forked sleep, a setsid sh with its
+			// sleep, a background sleep.
+			if n := len(lxMarked(mark)); n < 4*5 {
+				t.Fatalf("%d marked processes before the kill, want >= 20", n)
+			}
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			deadline := time.Now().Add(time.Second)
+			for {
+				left := lxMarked(mark)
+				if len(left) == 0 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d hook processes outlived the supervisor by 1s: %v", len(left), left)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
