@@ -271,9 +271,12 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Credential: sysCredential(pl.cred)},
+		Sys:   &syscall.SysProcAttr{Unshareflags: pl.plan.unshare},
 	}
-	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs)), attr, g)
+	if !pl.plan.credInLauncher {
+		attr.Sys.Credential = sysCredential(pl.cred)
+	}
+	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs), pl.plan.ops...), attr, g)
 	closeChildEnds(spec, childFDs)
 	unix.Close(ctl[0])
 	unix.Close(st[1])

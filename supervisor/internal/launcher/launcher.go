@@ -182,7 +182,7 @@ func (op Op) Valid() error {
 		return fmt.Errorf("launcher: invalid setup operation %q", string(op))
 	}
 	switch op[0] {
-	case 'b', 'w', 'i', 't', 'h':
+	case 'b', 'w', 'i', 't', 'h', 'r', 'W':
 		if len(op) < 2 || op[1] != '/' {
 			return fmt.Errorf("launcher: setup path %q is not absolute", string(op[1:]))
 		}

@@ -24,6 +24,8 @@
  *           before 'R' (so a parked launcher already is the hook's
  *           sandbox; the fire only execs). Each is one letter and an
  *           argument:
+ *             r<path>  make the mount at <path> and all below it read-only
+ *             W<path>  make the mount at <path> (only) writable again
  *             b<path>  bind <path> onto itself (recursive), read-only
  *             w<path>  bind <path> onto itself (recursive), writable
  *             i<path>  cover the directory <path> with an empty,
@@ -333,6 +335,17 @@ static void bind_self(char *path, int readonly)
 	check(sys6(SYS_mount_setattr, AT_FDCWD, (long)path, AT_RECURSIVE, (long)&a, sizeof a, 0));
 }
 
+static void setattr(char *path, int recursive, int readonly)
+{
+	struct mount_attr a = {0, 0, 0, 0};
+
+	if (readonly)
+		a.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		a.attr_clr = MOUNT_ATTR_RDONLY;
+	check(sys6(SYS_mount_setattr, AT_FDCWD, (long)path, recursive ? AT_RECURSIVE : 0, (long)&a, sizeof a, 0));
+}
+
 static void loopback_up(void)
 {
 	struct {
@@ -459,6 +472,12 @@ static void setup(long argc, char **argv)
 	for (i = 2; i < argc; i++) {
 		a = argv[i];
 		switch (a[0]) {
+		case 'r':
+			setattr(a + 1, 1, 1);
+			break;
+		case 'W':
+			setattr(a + 1, 0, 0);
+			break;
 		case 'b':
 			bind_self(a + 1, 1);
 			break;
