@@ -39,6 +39,8 @@ func lxHelper(role string) int {
 		return lxCrashHelper()
 	case "orphans":
 		return lxOrphanHelper()
+	case "probe":
+		return lxProbe(os.Args[1:])
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper role", role)
 	return 2

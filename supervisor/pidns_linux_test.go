@@ -148,3 +148,36 @@ func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
 		})
 	}
 }
+
+// TestLinuxKeeperKilled: a keeper killed from outside takes the
+// namespace's hooks with it (the kernel's rule), is reported, and the next
+// Start runs in a new namespace.
+func TestLinuxKeeperKilled(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := lxNew(t, linuxConfig{})
+	if !b.keeper.active.Load() {
+		testutil.SkipOrFail(t, "%s", b.pidNSNote())
+	}
+	p := lxStart(t, b, lxSh("echo up; exec sleep 60"))
+	lxReadLine(t, p.Stdout(), 5*time.Second)
+	b.keeper.mu.Lock()
+	kpid := b.keeper.pid
+	b.keeper.mu.Unlock()
+	if err := unix.Kill(kpid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if st := lxWait(t, p, 5*time.Second); st.Signal != unix.SIGKILL {
+		t.Errorf("hook after its keeper was killed: %v, want SIGKILL", st)
+	}
+	lxEventually(t, 5*time.Second, "keeper death not noticed", b.keeper.dead.Load)
+	q := lxStart(t, b, lxSh("echo again"))
+	if got := lxReadLine(t, q.Stdout(), 5*time.Second); got != "again" {
+		t.Errorf("after a new keeper: %q", got)
+	}
+	b.keeper.mu.Lock()
+	npid := b.keeper.pid
+	b.keeper.mu.Unlock()
+	if npid == kpid || !b.keeper.active.Load() {
+		t.Errorf("keeper %d -> %d, active %v: want a new one", kpid, npid, b.keeper.active.Load())
+	}
+}
