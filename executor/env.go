@@ -66,6 +66,7 @@ func buildSpec(h *Hook, event string) (*supervisor.Spec, error) {
 		Limits:        h.Limits,
 		AllowUncapped: h.AllowUncapped,
 		Credential:    cred,
+		Sandbox:       h.Sandbox,
 	}, nil
 }
 
@@ -76,6 +77,9 @@ func buildSpec(h *Hook, event string) (*supervisor.Spec, error) {
 // without a user keeps the supervisor's uid. Supplementary groups are
 // dropped.
 func credential(h *Hook) (*supervisor.Credential, error) {
+	if h.DynamicUser {
+		return &supervisor.Credential{UID: h.UID, GID: h.GID, Groups: []uint32{}}, nil
+	}
 	if h.User == "" && h.Group == "" {
 		return nil, nil
 	}
