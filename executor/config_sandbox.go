@@ -11,7 +11,8 @@ import (
 // meanings (see docs/sandbox.md).
 var sandboxKeys = []string{
 	"private_network", "private_tmp", "protect_system", "protect_home",
-	"read_write_paths", "read_only_paths", "inaccessible_paths", "allow_unsandboxed",
+	"read_write_paths", "read_only_paths", "inaccessible_paths", "system_call_filter",
+	"system_call_error_number", "allow_unsandboxed",
 }
 
 // decodeSandbox decodes a hook's capabilities and [hook.sandbox].
@@ -46,6 +47,16 @@ func (d *cfgDecoder) decodeSandbox(t *cfgTable, h *Hook) {
 				st.errAt(l.key, "%v", err)
 			}
 		}
+	}
+	if v, ok := st.strList("system_call_filter"); ok {
+		sb.SystemCallFilter = v
+		probe := supervisor.Sandbox{SystemCallFilter: v}
+		if err := probe.Validate(); err != nil {
+			st.errAt("system_call_filter", "%v", err)
+		}
+	}
+	if v, ok := st.enum("system_call_error_number", "EPERM", "kill"); ok {
+		sb.SystemCallErrorNumber = v
 	}
 	if b, ok := st.boolean("allow_unsandboxed"); ok {
 		sb.AllowUnsandboxed = b

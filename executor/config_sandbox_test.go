@@ -29,6 +29,8 @@ protect_home = true
 read_write_paths = ["/var/lib/boxed"]
 read_only_paths = ["/srv"]
 inaccessible_paths = ["/opt/secret"]
+system_call_filter = ["@system-service", "~@mount"]
+system_call_error_number = "kill"
 allow_unsandboxed = true
 
 [[hook]]
@@ -44,15 +46,17 @@ protect_home = "read-only"
 `))
 	require.NoError(t, err)
 	assert.Equal(t, supervisor.Sandbox{
-		Capabilities:      []string{"CAP_NET_BIND_SERVICE"},
-		PrivateNetwork:    true,
-		PrivateTmp:        true,
-		ProtectSystem:     "strict",
-		ProtectHome:       "true",
-		ReadWritePaths:    []string{"/var/lib/boxed"},
-		ReadOnlyPaths:     []string{"/srv"},
-		InaccessiblePaths: []string{"/opt/secret"},
-		AllowUnsandboxed:  true,
+		Capabilities:          []string{"CAP_NET_BIND_SERVICE"},
+		PrivateNetwork:        true,
+		PrivateTmp:            true,
+		ProtectSystem:         "strict",
+		ProtectHome:           "true",
+		ReadWritePaths:        []string{"/var/lib/boxed"},
+		ReadOnlyPaths:         []string{"/srv"},
+		InaccessiblePaths:     []string{"/opt/secret"},
+		SystemCallFilter:      []string{"@system-service", "~@mount"},
+		SystemCallErrorNumber: "kill",
+		AllowUnsandboxed:      true,
 	}, cfg.Hooks[0].Sandbox)
 	assert.Equal(t, supervisor.Sandbox{ProtectSystem: "true", ProtectHome: "read-only"}, cfg.Hooks[1].Sandbox)
 	spec, err := buildSpec(&cfg.Hooks[0], "pre_store")

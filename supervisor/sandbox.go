@@ -42,6 +42,14 @@ type Sandbox struct {
 	// paths made writable, read-only or inaccessible, in that order of
 	// precedence from weakest to strongest (systemd's).
 	ReadWritePaths, ReadOnlyPaths, InaccessiblePaths []string
+	// SystemCallFilter is a seccomp filter in systemd's syntax: system
+	// call names and groups ("@system-service"); a list whose first entry
+	// starts with "~" denies what it lists, any other allows only what it
+	// lists; later entries add or take out. Empty: no filter.
+	SystemCallFilter []string
+	// SystemCallErrorNumber is what a denied call gets: "" or "EPERM"
+	// (it fails with EPERM) or "kill" (the process is killed by SIGSYS).
+	SystemCallErrorNumber string
 	// AllowUnsandboxed lets Start succeed without what the backend cannot
 	// provide (it is logged once per pool) instead of failing.
 	AllowUnsandboxed bool
@@ -49,7 +57,8 @@ type Sandbox struct {
 
 // IsZero reports whether s is the default sandbox.
 func (s *Sandbox) IsZero() bool {
-	return len(s.Capabilities) == 0 && !s.PrivateNetwork && !s.AllowUnsandboxed && !s.NeedsMountNamespace()
+	return len(s.Capabilities) == 0 && !s.PrivateNetwork && !s.AllowUnsandboxed && !s.NeedsMountNamespace() &&
+		len(s.SystemCallFilter) == 0 && s.SystemCallErrorNumber == ""
 }
 
 // NeedsMountNamespace reports whether s asks for a private view of the
@@ -75,6 +84,7 @@ func (s *Sandbox) IsolationNames() []string {
 	add(len(s.ReadWritePaths) > 0, "read_write_paths")
 	add(len(s.ReadOnlyPaths) > 0, "read_only_paths")
 	add(len(s.InaccessiblePaths) > 0, "inaccessible_paths")
+	add(len(s.SystemCallFilter) > 0, "system_call_filter")
 	return n
 }
 
@@ -88,6 +98,16 @@ func (s *Sandbox) Validate() error {
 	case "", "true", "full", "strict":
 	default:
 		errs = append(errs, fmt.Errorf("protect_system %q: want true, \"full\" or \"strict\"", s.ProtectSystem))
+	}
+	switch s.SystemCallErrorNumber {
+	case "", "EPERM", "kill":
+	default:
+		errs = append(errs, fmt.Errorf("system_call_error_number %q: want \"EPERM\" or \"kill\"", s.SystemCallErrorNumber))
+	}
+	for _, e := range s.SystemCallFilter {
+		if strings.TrimPrefix(e, "~") == "" || strings.ContainsAny(e, " \t\x00") {
+			errs = append(errs, fmt.Errorf("system_call_filter: invalid entry %q", e))
+		}
 	}
 	switch s.ProtectHome {
 	case "", "true", "read-only", "tmpfs":
@@ -113,8 +133,9 @@ func (s *Sandbox) key() string {
 		return ""
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%q|%v|%v|%s|%s|%q|%q|%q|%v", s.Capabilities, s.PrivateNetwork, s.PrivateTmp,
-		s.ProtectSystem, s.ProtectHome, s.ReadWritePaths, s.ReadOnlyPaths, s.InaccessiblePaths, s.AllowUnsandboxed)
+	fmt.Fprintf(&sb, "%q|%v|%v|%s|%s|%q|%q|%q|%q|%s|%v", s.Capabilities, s.PrivateNetwork, s.PrivateTmp,
+		s.ProtectSystem, s.ProtectHome, s.ReadWritePaths, s.ReadOnlyPaths, s.InaccessiblePaths,
+		s.SystemCallFilter, s.SystemCallErrorNumber, s.AllowUnsandboxed)
 	return sb.String()
 }
 

@@ -5,6 +5,7 @@ package supervisor
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,6 +106,17 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 			plan.ops = append(plan.ops, launcher.Loopback())
 		} else {
 			refuse("private_network", "a network namespace needs CAP_SYS_ADMIN")
+		}
+	}
+	if len(sb.SystemCallFilter) > 0 {
+		prog, err := seccompFilter(sb.SystemCallFilter, sb.SystemCallErrorNumber == "kill")
+		switch {
+		case errors.Is(err, ErrNotSupported):
+			refuse("system_call_filter", err.Error())
+		case err != nil:
+			return plan, nil, &SpawnError{Path: "sandbox", Err: err}
+		case prog != nil:
+			plan.ops = append(plan.ops, launcher.Seccomp(prog))
 		}
 	}
 	if b.exe == nil && (plan.dropCaps || len(plan.ops) > 0) {

@@ -137,6 +137,10 @@ func lxProbe(args []string) int {
 		}
 		fmt.Println("caps:", strings.Join(caps, " "))
 		return 0
+	case "getcwd":
+		var buf [4096]byte
+		_, err := unix.Getcwd(buf[:])
+		return out(err)
 	case "euid":
 		fmt.Println("euid:", os.Geteuid())
 		return 0
@@ -492,5 +496,44 @@ func TestSandboxNotSupported(t *testing.T) {
 	io.Copy(io.Discard, p.Stdout())
 	if st := lxWait(t, p, 5*time.Second); !st.Success() {
 		t.Errorf("allow_unsandboxed: %v", st)
+	}
+}
+
+// TestSandboxSystemCallFilter: a denied system call fails with EPERM, or
+// kills the hook with SIGSYS on request; an allow list of
+// @system-service runs a Go program; bad entries fail Start.
+func TestSandboxSystemCallFilter(t *testing.T) {
+	b := lxSandboxBackend(t)
+	for _, c := range []struct {
+		filter []string
+		want   string
+	}{
+		{[]string{"~getcwd"}, "err: operation not permitted"},
+		{[]string{"~@mount", "~getcwd"}, "err: operation not permitted"},
+		{[]string{"@system-service"}, "ok"},
+		{[]string{"@system-service", "~getcwd"}, "err: operation not permitted"},
+		{[]string{"~@mount"}, "ok"},
+	} {
+		spec := lxProbeSpec(t, &Credential{UID: dynUID, GID: dynUID}, "getcwd")
+		spec.Sandbox.SystemCallFilter = c.filter
+		if got := lxRunProbe(t, b, spec); got != c.want {
+			t.Errorf("filter %q: getcwd %q, want %q", c.filter, got, c.want)
+		}
+	}
+	kill := lxProbeSpec(t, nil, "getcwd")
+	kill.Sandbox.SystemCallFilter = []string{"~getcwd"}
+	kill.Sandbox.SystemCallErrorNumber = "kill"
+	p := lxStart(t, b, kill)
+	p.Stdin().Close()
+	lxReadAll(t, p.Stdout(), 10*time.Second)
+	if st := lxWait(t, p, 10*time.Second); st.Signal != syscall.SIGSYS {
+		t.Errorf("denied call with kill: %v, want SIGSYS", st)
+	}
+	for _, bad := range [][]string{{"~no_such_call"}, {"@no-such-group"}, {"~"}} {
+		s := lxProbeSpec(t, nil, "getcwd")
+		s.Sandbox.SystemCallFilter = bad
+		if _, err := b.Start(context.Background(), s); err == nil {
+			t.Errorf("filter %q accepted", bad)
+		}
 	}
 }

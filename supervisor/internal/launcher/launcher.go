@@ -16,6 +16,7 @@ package launcher
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -174,6 +175,12 @@ func Credentials(uid, gid uint32, groups []uint32) Op {
 // effective, inheritable and ambient sets; kept ones are raised in the
 // ambient set so that they survive the hook's execve under any uid.
 func Capabilities(mask uint64) Op { return Op("c" + strconv.FormatUint(mask, 16)) }
+
+// Seccomp has the launcher install prog (struct sock_filter array, 8
+// bytes per instruction) as its seccomp filter right before it execs the
+// hook: one system call on the fire's path, nothing the launcher itself
+// still does is filtered.
+func Seccomp(prog []byte) Op { return Op("s" + hex.EncodeToString(prog)) }
 
 // Valid reports whether op can be sent: no NUL byte, and a path that is
 // absolute.

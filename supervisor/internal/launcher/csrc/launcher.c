@@ -35,6 +35,8 @@
  *             L        bring the loopback interface up (new netns)
  *             u<uid>:<gid>[:<g1>,<g2>...]  become that user (setgroups,
  *                      setresgid, setresuid)
+ *             s<hex>   a seccomp filter (struct sock_filter array) to
+ *                      install right before the hook's execve
  *             c<hex>   the capabilities to keep (bitmask); every other
  *                      one leaves the bounding, permitted, effective,
  *                      inheritable and ambient sets. Applied last.
@@ -71,6 +73,7 @@
 #define SYS_waitid 247
 #define SYS_signalfd4 289
 #define SYS_mount_setattr 442
+#define SYS_seccomp 317
 
 #define EINTR 4
 #define ENOMEM 12
@@ -464,6 +467,35 @@ static void become(char *user, char *caps)
 	}
 }
 
+/* The seccomp filter to install before execve: decoded at preparation,
+ * installed on the fire's path by one system call. BPF_MAXINSNS is 4096. */
+static unsigned char filter[4096 * 8];
+static long filter_len; /* instructions */
+
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	fail(STAGE_SETUP, -EINVAL);
+}
+
+static void load_filter(char *p)
+{
+	long n = 0;
+
+	while (p[0] && p[1]) {
+		if (n == (long)sizeof filter)
+			fail(STAGE_SETUP, -EINVAL);
+		filter[n++] = (unsigned char)(nibble(p[0]) << 4 | nibble(p[1]));
+		p += 2;
+	}
+	if (*p || n == 0 || n % 8)
+		fail(STAGE_SETUP, -EINVAL);
+	filter_len = n / 8;
+}
+
 static void setup(long argc, char **argv)
 {
 	char *user = 0, *caps = 0, *a;
@@ -504,6 +536,9 @@ static void setup(long argc, char **argv)
 			break;
 		case 'c':
 			caps = a + 1;
+			break;
+		case 's':
+			load_filter(a + 1);
 			break;
 		default:
 			fail(STAGE_SETUP, -EINVAL);
@@ -612,6 +647,16 @@ __attribute__((noreturn, used)) void launcher_main(long *sp)
 		fail(STAGE_CLOSE, r);
 	}
 
+	if (filter_len) {
+		struct {
+			unsigned short len;
+			unsigned short pad[3];
+			void *filter;
+		} prog = {(unsigned short)filter_len, {0, 0, 0}, filter};
+
+		if ((r = sys3(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 0, (long)&prog)) < 0)
+			fail(STAGE_SETUP, r);
+	}
 	r = sys3(SYS_execve, (long)path, (long)argv, (long)envp);
 	fail(STAGE_EXEC, r);
 }
