@@ -10,7 +10,7 @@ import (
 // sandboxKeys are the keys of [hook.sandbox], in systemd.exec(5)'s
 // meanings (see docs/sandbox.md).
 var sandboxKeys = []string{
-	"private_network", "private_tmp", "protect_system", "protect_home",
+	"private_network", "private_tmp", "private_pids", "protect_system", "protect_home",
 	"read_write_paths", "read_only_paths", "inaccessible_paths", "system_call_filter",
 	"system_call_error_number", "allow_unsandboxed",
 }
@@ -33,6 +33,9 @@ func (d *cfgDecoder) decodeSandbox(t *cfgTable, h *Hook) {
 	}
 	if b, ok := st.boolean("private_tmp"); ok {
 		sb.PrivateTmp = b
+	}
+	if b, ok := st.boolean("private_pids"); ok {
+		sb.PrivatePIDs = b
 	}
 	sb.ProtectSystem = boolOrEnum(st, "protect_system", "full", "strict")
 	sb.ProtectHome = boolOrEnum(st, "protect_home", "read-only", "tmpfs")

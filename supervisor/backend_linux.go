@@ -220,7 +220,7 @@ func (b *linuxBackend) Mechanisms() Mechanisms {
 		Pipes:      "epoll",
 		Kill:       "process group",
 		Attach:     "none",
-		Notes:      []string{"spawned from one locked OS thread: no_new_privs, Pdeathsig SIGKILL", b.pidNSNote()},
+		Notes:      []string{"spawned from one locked OS thread: no_new_privs, Pdeathsig SIGKILL", b.pidNSNote(), b.sandboxNote()},
 	}
 	clone3 := b.clone3.Load()
 	if b.exe != nil {

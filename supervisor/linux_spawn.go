@@ -111,8 +111,16 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 		// getppid() is still the parent's pid after setting it, and
 		// getppid() is 0 across a namespace boundary, so the child would
 		// kill itself.
+		// A child with a PID namespace of its own (private_pids) cannot be
+		// cloned from a thread whose children go to another namespace
+		// (the kernel's rule): it is born beside the keeper's namespace,
+		// as its init, and dies with the spawner thread by Pdeathsig,
+		// which ends its namespace. (There Go's check is harmless: a
+		// namespace's init ignores the SIGKILL it sends itself.)
+		ownNS := sys.Cloneflags&unix.CLONE_NEWPID != 0
+		inKeeper := b.keeper.active.Load() && !ownNS
 		sys.Pdeathsig = 0
-		if !b.keeper.active.Load() {
+		if !inKeeper {
 			sys.Pdeathsig = syscall.SIGKILL
 		}
 		raw := -1
@@ -122,7 +130,19 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 		if into {
 			sys.CgroupFD = g.UnifiedFD()
 		}
-		if derr := b.spawn.do(func() { pid, _, err = syscall.StartProcess(path, argv, attr) }); derr != nil {
+		start := func() { pid, _, err = syscall.StartProcess(path, argv, attr) }
+		if ownNS && b.keeper.active.Load() {
+			start = func() {
+				var serr error
+				nerr := b.keeper.outside(func() { pid, _, serr = syscall.StartProcess(path, argv, attr) })
+				err = errors.Join(serr, nerr)
+				if serr == nil && nerr != nil {
+					b.log.Error("spawner thread could not rejoin the hook namespace", "err", nerr)
+					err = nil // the child runs; the next clone starts a new keeper
+				}
+			}
+		}
+		if derr := b.spawn.do(start); derr != nil {
 			return 0, nil, false, derr
 		}
 		if err == nil {
@@ -271,7 +291,7 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Unshareflags: pl.plan.unshare},
+		Sys:   &syscall.SysProcAttr{Cloneflags: pl.plan.clone, Unshareflags: pl.plan.unshare},
 	}
 	if !pl.plan.credInLauncher {
 		attr.Sys.Credential = sysCredential(pl.cred)

@@ -197,9 +197,10 @@ func joinPidNS(pid, pfd int) error {
 // outside kill of the keeper, and the next clone starts a new one.
 func (b *linuxBackend) keeperExited(pfd *pidfd.FD) {
 	st, _ := pfd.Wait()
+	defer pfd.Close()
 	k := b.keeper
 	k.mu.Lock()
-	mine := k.pfd == pfd
+	mine, pid := k.pfd == pfd, k.pid
 	if mine {
 		k.dead.Store(true)
 		if k.life >= 0 {
@@ -212,7 +213,7 @@ func (b *linuxBackend) keeperExited(pfd *pidfd.FD) {
 	closed := b.closed
 	b.mu.Unlock()
 	if mine && !closed {
-		b.log.Error("hook namespace keeper exited; every hook in it was killed", "pid", k.pid, "code", st.Code, "signal", st.Signal)
+		b.log.Error("hook namespace keeper exited; every hook in it was killed", "pid", pid, "code", st.Code, "signal", st.Signal)
 	}
 }
 
@@ -230,10 +231,11 @@ func (b *linuxBackend) ensureKeeper() {
 		return
 	}
 	k.mu.Lock()
-	if old := k.pfd; old != nil {
-		old.Close()
-		k.pfd = nil
+	if k.life >= 0 { // a keeper that still runs exits at EOF
+		unix.Close(k.life)
+		k.life = -1
 	}
+	k.pfd = nil // the watcher reaps the old keeper and closes its pidfd
 	k.mu.Unlock()
 	if err := b.startKeeper(); err != nil {
 		b.spawn.do(func() { resetPidNS() })
@@ -264,9 +266,8 @@ func (b *linuxBackend) stopKeeper() {
 	}
 	if !k.dead.Load() {
 		b.watch.Remove(pfd)
-		if _, err := pfd.Wait(); err != nil && !errors.Is(err, unix.ECHILD) {
-			b.log.Warn("keeper reap", "err", err)
-		}
+		// An error means the watcher reaped it first.
+		pfd.Wait()
 	}
 	pfd.Close()
 }
@@ -281,4 +282,29 @@ func (b *linuxBackend) pidNSNote() string {
 		return "orphans: every hook is born in a PID namespace whose init dies with the supervisor; the kernel kills the rest"
 	}
 	return "orphans: not kernel-enforced (" + note + "): a hook's direct child dies with the supervisor, its descendants are swept at the next start"
+}
+
+// outside runs fn on the spawner thread with its children born in the
+// thread's own PID namespace, then points them back at the keeper's.
+func (k *keeper) outside(fn func()) error {
+	k.mu.Lock()
+	pid, pfd := k.pid, k.pfd
+	k.mu.Unlock()
+	if pfd == nil {
+		fn()
+		return nil
+	}
+	if err := resetPidNS(); err != nil {
+		return err
+	}
+	fn()
+	raw := pfd.Raw()
+	if err := joinPidNS(pid, raw); err != nil {
+		// Cannot happen while the keeper lives. The thread's children
+		// would now be born outside any keeper: have the next clone start
+		// a new one (which resets the thread first).
+		k.dead.Store(true)
+		return fmt.Errorf("rejoin hook namespace: %w", err)
+	}
+	return nil
 }

@@ -39,11 +39,14 @@ func lxOrphanHelper() int {
 		return 1
 	}
 	mark := os.Getenv(lxHelperEnv + "_MARK")
-	for i := range 4 {
+	for i := range 5 {
 		spec := &Spec{Name: "orphans", Path: "/bin/sh", Args: []string{"-c", orphanScript},
 			Env: []string{"PATH=/usr/bin:/bin", mark}}
 		// A direct spawn cannot drop a uid 0 child's capabilities.
 		spec.Sandbox.AllowUnsandboxed = cfg.direct
+		// private_pids: a namespace of its own beside the keeper's, ended
+		// by its init's Pdeathsig.
+		spec.Sandbox.PrivatePIDs = i == 4 && !cfg.direct
 		if i%2 == 1 && b.raceFree() {
 			spec.Limits = Limits{PidsMax: 32}
 		}
@@ -90,7 +93,8 @@ func lxMarked(mark string) []int {
 // TestLinuxSIGKILLLeavesNoOrphans: a supervisor SIGKILLed while its hooks
 // have double-forked and setsid grandchildren leaves no process of those
 // trees behind within 1 s, with launchers and with direct clones: the
-// keeper's death makes the kernel kill the hook PID namespace.
+// keeper's death makes the kernel kill the hook PID namespace (and a
+// private_pids hook's own namespace dies with its init).
 func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, direct := range []bool{false, true} {

@@ -42,6 +42,10 @@ type Sandbox struct {
 	// paths made writable, read-only or inaccessible, in that order of
 	// precedence from weakest to strongest (systemd's).
 	ReadWritePaths, ReadOnlyPaths, InaccessiblePaths []string
+	// PrivatePIDs gives the process its own PID namespace and /proc: it
+	// sees only its own tree, and is its PID 1 (so it reaps orphans, and
+	// its exit ends the tree).
+	PrivatePIDs bool
 	// SystemCallFilter is a seccomp filter in systemd's syntax: system
 	// call names and groups ("@system-service"); a list whose first entry
 	// starts with "~" denies what it lists, any other allows only what it
@@ -64,7 +68,7 @@ func (s *Sandbox) IsZero() bool {
 // NeedsMountNamespace reports whether s asks for a private view of the
 // file system.
 func (s *Sandbox) NeedsMountNamespace() bool {
-	return s.PrivateTmp || s.ProtectSystem != "" || s.ProtectHome != "" ||
+	return s.PrivateTmp || s.PrivatePIDs || s.ProtectSystem != "" || s.ProtectHome != "" ||
 		len(s.ReadWritePaths)+len(s.ReadOnlyPaths)+len(s.InaccessiblePaths) > 0
 }
 
@@ -85,6 +89,7 @@ func (s *Sandbox) IsolationNames() []string {
 	add(len(s.ReadOnlyPaths) > 0, "read_only_paths")
 	add(len(s.InaccessiblePaths) > 0, "inaccessible_paths")
 	add(len(s.SystemCallFilter) > 0, "system_call_filter")
+	add(s.PrivatePIDs, "private_pids")
 	return n
 }
 
@@ -133,7 +138,7 @@ func (s *Sandbox) key() string {
 		return ""
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%q|%v|%v|%s|%s|%q|%q|%q|%q|%s|%v", s.Capabilities, s.PrivateNetwork, s.PrivateTmp,
+	fmt.Fprintf(&sb, "%q|%v|%v|%v|%s|%s|%q|%q|%q|%q|%s|%v", s.Capabilities, s.PrivateNetwork, s.PrivateTmp, s.PrivatePIDs,
 		s.ProtectSystem, s.ProtectHome, s.ReadWritePaths, s.ReadOnlyPaths, s.InaccessiblePaths,
 		s.SystemCallFilter, s.SystemCallErrorNumber, s.AllowUnsandboxed)
 	return sb.String()

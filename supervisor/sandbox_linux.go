@@ -25,6 +25,7 @@ import (
 
 // sandboxPlan is what a pool's launchers are prepared with.
 type sandboxPlan struct {
+	clone   uintptr       // CLONE_NEWPID
 	unshare uintptr       // CLONE_NEWNS, CLONE_NEWNET
 	ops     []launcher.Op // applied in order before the launcher parks
 	// credInLauncher: the launcher sets the ids itself (after its mounts,
@@ -96,6 +97,9 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 		if canNS {
 			plan.unshare |= unix.CLONE_NEWNS
 			plan.ops = append(plan.ops, mounts...)
+			if sb.PrivatePIDs {
+				plan.clone |= unix.CLONE_NEWPID
+			}
 		} else if sb.NeedsMountNamespace() {
 			refuse(strings.Join(sb.IsolationNames(), ", "), "a mount namespace needs CAP_SYS_ADMIN")
 		}
@@ -153,10 +157,26 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 	return plan, nil, nil
 }
 
+// sandboxNote is the Mechanisms note about what sandboxes this backend
+// can build.
+func (b *linuxBackend) sandboxNote() string {
+	if b.exe == nil {
+		return "sandbox: no launcher, so no capability drop for uid 0, no namespaces, no seccomp (" + b.exeNote + ")"
+	}
+	if !privileged() {
+		return "sandbox: capabilities dropped and seccomp by the launcher; no namespaces (needs CAP_SYS_ADMIN): private_*, protect_*, paths unavailable"
+	}
+	return "sandbox: capabilities dropped, seccomp, mount/network/PID namespaces by the launcher at preparation; uid 0 hooks see cgroup files read-only"
+}
+
 // mountOps lists the mounts of a Sandbox, weakest first so that the
 // stronger rule wins where paths nest: systemd's order.
 func mountOps(sb *Sandbox) ([]launcher.Op, error) {
 	var ops []launcher.Op
+	if sb.PrivatePIDs {
+		// First: a later protect_system may make /proc read-only.
+		ops = append(ops, launcher.Proc())
+	}
 	ro := func(p string) {
 		if p == "/" {
 			ops = append(ops, launcher.Op("r/"))

@@ -537,3 +537,26 @@ func TestSandboxSystemCallFilter(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxPrivatePIDs: with private_pids a hook is PID 1 of its own
+// namespace and its /proc shows only its own tree.
+func TestSandboxPrivatePIDs(t *testing.T) {
+	b := lxSandboxBackend(t)
+	spec := &Spec{Name: "pids", Path: "/bin/sh", Env: []string{"PATH=/usr/bin:/bin"},
+		Args: []string{"-c", `echo $$; for p in /proc/[0-9]*; do echo ${p#/proc/}; done | sort -n | tr '\n' ' '`}}
+	spec.Sandbox.PrivatePIDs = true
+	got := lxRunProbe(t, b, spec)
+	self, list, _ := strings.Cut(got, "\n")
+	if self != "1" {
+		t.Errorf("pid inside: %q, want 1", self)
+	}
+	// sh, and the subshells of the pipeline (for, sort, tr): nothing else.
+	for _, f := range strings.Fields(list) {
+		if n, _ := strconv.Atoi(f); n > 10 {
+			t.Errorf("/proc shows pid %d: not the hook's own tree (%s)", n, list)
+		}
+	}
+	if !strings.HasPrefix(list, "1 ") {
+		t.Errorf("/proc: %q, want the hook as 1 first", list)
+	}
+}

@@ -28,8 +28,8 @@ var syscallGroups = map[string]string{
 		"io_uring_enter io_uring_register io_uring_setup",
 	"@basic-io": "_llseek close close_range dup dup2 dup3 lseek pread64 preadv preadv2 pwrite64 pwritev " +
 		"pwritev2 read readv write writev",
-	"@chown": "chown chown32 fchown fchown32 fchownat lchown lchown32",
-	"@clock":  "adjtimex clock_adjtime clock_adjtime64 clock_settime clock_settime64 settimeofday",
+	"@chown":         "chown chown32 fchown fchown32 fchownat lchown lchown32",
+	"@clock":         "adjtimex clock_adjtime clock_adjtime64 clock_settime clock_settime64 settimeofday",
 	"@cpu-emulation": "modify_ldt subpage_prot switch_endian vm86 vm86old",
 	"@debug":         "lookup_dcookie perf_event_open pidfd_getfd ptrace rtas s390_runtime_instr sys_debug_setcontext",
 	"@file-system": "access chdir chmod close creat faccessat faccessat2 fallocate fchdir fchmod fchmodat " +

@@ -153,6 +153,10 @@ func Tmpfs(path string) Op { return Op("t" + path) }
 // TmpfsDir mounts an empty tmpfs of mode 0755 on path.
 func TmpfsDir(path string) Op { return Op("h" + path) }
 
+// Proc mounts a new procfs on /proc: the view of the launcher's own PID
+// namespace.
+func Proc() Op { return Op("P") }
+
 // Loopback brings up the loopback interface (in a new network namespace).
 func Loopback() Op { return Op("L") }
 

@@ -33,6 +33,7 @@
  *             t<path>  mount an empty tmpfs (mode 1777) on <path>
  *             h<path>  mount an empty tmpfs (mode 0755) on <path>
  *             L        bring the loopback interface up (new netns)
+ *             P        mount a new procfs on /proc (new PID namespace)
  *             u<uid>:<gid>[:<g1>,<g2>...]  become that user (setgroups,
  *                      setresgid, setresuid)
  *             s<hex>   a seccomp filter (struct sock_filter array) to
@@ -530,6 +531,10 @@ static void setup(long argc, char **argv)
 			break;
 		case 'L':
 			loopback_up();
+			break;
+		case 'P':
+			check(sys6(SYS_mount, (long)"proc", (long)"/proc", (long)"proc",
+				   MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0));
 			break;
 		case 'u':
 			user = a + 1;
