@@ -117,3 +117,26 @@ func BenchmarkStartWaitCapped(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStartWaitSandboxed: back-to-back fires of a capped hook with
+// the launcher, as an unprivileged uid, without a sandbox and with every
+// isolation option on (all prepared with the launcher; the fire adds one
+// seccomp() call). The ratio of the two is the sandbox's cost per fire.
+func BenchmarkStartWaitSandboxed(b *testing.B) {
+	be := lxNew(b, linuxConfig{})
+	if be.exe == nil || be.cg == nil || !privileged() {
+		b.Skip("needs the launcher, cgroups and CAP_SYS_ADMIN")
+	}
+	limits := Limits{MemoryMax: 256 << 20, PidsMax: 64}
+	cred := &Credential{UID: 61001, GID: 61001}
+	full := Sandbox{PrivateNetwork: true, PrivateTmp: true, PrivatePIDs: true, ProtectSystem: "strict",
+		ProtectHome: "true", SystemCallFilter: []string{"@system-service"}}
+	for _, v := range []struct {
+		name string
+		sb   Sandbox
+	}{{"none", Sandbox{}}, {"full", full}} {
+		b.Run(v.name, func(b *testing.B) {
+			benchFire(b, be, &Spec{Name: "bench-sb-" + v.name, Path: benchHook, Limits: limits, Credential: cred, Sandbox: v.sb})
+		})
+	}
+}

@@ -78,7 +78,7 @@ func (b *linuxBackend) openKeeper() {
 		k.note = "no launcher binary for this architecture to be the namespace's init"
 		return
 	}
-	if b.kexe, err = launcher.Load(); err == nil {
+	if b.kexe, err = launcher.LoadNamed("hooksupd-keeper"); err == nil {
 		err = b.startKeeper()
 	}
 	if err != nil {
