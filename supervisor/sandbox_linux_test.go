@@ -273,7 +273,7 @@ func TestSandboxHostileDefault(t *testing.T) {
 			lxRefused(t, "ptrace the supervisor", lxRunProbe(t, b, lxProbeSpec(t, cred, "ptrace", sup)), unix.ESRCH)
 			env := lxRunProbe(t, b, lxProbeSpec(t, cred, "read", "/proc/"+sup+"/environ"))
 			lxRefused(t, "read the supervisor's environ", env, unix.EACCES)
-			lxRefused(t, "mount", lxRunProbe(t, b, lxProbeSpec(t, cred, "mount", "/mnt")), unix.EPERM)
+			lxRefused(t, "mount", lxRunProbe(t, b, lxProbeSpec(t, cred, "mount", "/")), unix.EPERM)
 			if got := lxRunProbe(t, b, lxProbeSpec(t, cred, "caps")); got != "caps: CapInh:0000000000000000 CapPrm:0000000000000000 CapEff:0000000000000000 CapBnd:0000000000000000 CapAmb:0000000000000000" {
 				t.Errorf("capabilities: %s, want none at all", got)
 			}
