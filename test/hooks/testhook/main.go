@@ -74,6 +74,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -345,18 +346,29 @@ func startHolder(setsid, inherit bool) int {
 // os.Getpid is another number; /proc is the host's, and /proc/self
 // names the host pid.
 func hostPid() int {
-	if s, err := os.Readlink("/proc/self"); err == nil {
-		if n, err := strconv.Atoi(s); err == nil {
-			return n
+	selfOnce.Do(func() {
+		selfPid = os.Getpid()
+		if s, err := os.Readlink("/proc/self"); err == nil {
+			if n, err := strconv.Atoi(s); err == nil {
+				selfPid = n
+			}
 		}
-	}
-	return os.Getpid()
+	})
+	return selfPid
 }
+
+var (
+	selfOnce sync.Once
+	selfPid  int
+)
 
 // hostPidOf translates the pid of a child of this process from this
 // process's PID namespace to the host's (the last NSpid field is the pid
 // in the innermost namespace).
 func hostPidOf(child int) int {
+	if hostPid() == os.Getpid() {
+		return child // not in a PID namespace of its own
+	}
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", hostPid()))
 	for _, t := range tasks {
 		b, _ := os.ReadFile(t)
