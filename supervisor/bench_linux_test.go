@@ -134,7 +134,14 @@ func BenchmarkStartWaitSandboxed(b *testing.B) {
 	for _, v := range []struct {
 		name string
 		sb   Sandbox
-	}{{"none", Sandbox{}}, {"full", full}} {
+	}{
+		{"none", Sandbox{}},
+		{"seccomp", Sandbox{SystemCallFilter: full.SystemCallFilter}},
+		{"mounts", Sandbox{PrivateTmp: true, ProtectSystem: "strict", ProtectHome: "true"}},
+		{"pids", Sandbox{PrivatePIDs: true}},
+		{"network", Sandbox{PrivateNetwork: true}},
+		{"full", full},
+	} {
 		b.Run(v.name, func(b *testing.B) {
 			benchFire(b, be, &Spec{Name: "bench-sb-" + v.name, Path: benchHook, Limits: limits, Credential: cred, Sandbox: v.sb})
 		})
