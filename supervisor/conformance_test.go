@@ -25,6 +25,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testhook.Cleanup()
+	for _, fn := range testCleanups {
+		fn()
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -33,6 +36,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// testCleanups run after every test of the package (files shared by
+// tests, such as the sandbox probe binary).
+var testCleanups []func()
 
 // conformanceBackend opens one backend for one test; it is closed when the
 // test ends.

@@ -177,6 +177,7 @@ func lxProbeBin(t *testing.T) string {
 			probeErr = err
 			return
 		}
+		testCleanups = append(testCleanups, func() { os.RemoveAll(dir) })
 		probeBin = filepath.Join(dir, "probe")
 		data, err := os.ReadFile(self)
 		if err == nil {
