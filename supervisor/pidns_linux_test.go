@@ -100,9 +100,10 @@ func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
 	for _, direct := range []bool{false, true} {
 		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) {
 			mark := fmt.Sprintf("HOOKSUPD_ORPHAN_MARK=%d-%d-%v", os.Getpid(), time.Now().UnixNano(), direct)
+			sub := lxSubtree()
 			self, _ := os.Executable()
 			cmd := exec.Command(self, "-test.run=^$")
-			cmd.Env = append(os.Environ(), lxHelperEnv+"=orphans", lxHelperEnv+"_SUBTREE="+lxSubtree(),
+			cmd.Env = append(os.Environ(), lxHelperEnv+"=orphans", lxHelperEnv+"_SUBTREE="+sub,
 				lxHelperEnv+"_MARK="+mark)
 			if direct {
 				cmd.Env = append(cmd.Env, lxHelperEnv+"_DIRECT=1")
@@ -120,6 +121,10 @@ func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
 				cmd.Wait()
 				for _, pid := range lxMarked(mark) { // only on failure
 					unix.Kill(pid, unix.SIGKILL)
+				}
+				// The next start removes the killed supervisor's groups.
+				if b, err := newLinux(Options{}, linuxConfig{subtree: sub}); err == nil {
+					b.Close()
 				}
 			})
 			line, err := bufio.NewReader(out).ReadString('\n')
