@@ -104,8 +104,11 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 	}
 	// The default sandbox's capability drop is the Linux backend's; an
 	// option asked for by name is refused here, as a limit is.
-	if n := spec.Sandbox.IsolationNames(); (len(n) > 0 || len(spec.Sandbox.Capabilities) > 0) && !spec.Sandbox.AllowUnsandboxed {
-		if len(spec.Sandbox.Capabilities) > 0 {
+	// "ALL" capabilities is what a child here keeps anyway.
+	mask, _ := CapabilityMask(spec.Sandbox.Capabilities)
+	narrowCaps := len(spec.Sandbox.Capabilities) > 0 && mask != ^uint64(0)
+	if n := spec.Sandbox.IsolationNames(); (len(n) > 0 || narrowCaps) && !spec.Sandbox.AllowUnsandboxed {
+		if narrowCaps {
 			n = append(n, "capabilities")
 		}
 		return nil, fmt.Errorf("portable backend cannot sandbox: %s: %w", strings.Join(n, ", "), ErrNotSupported)

@@ -77,6 +77,7 @@ type runOptions struct {
 	passEnv       stringList
 	report        string
 	backend       string
+	sandbox       supervisor.Sandbox
 }
 
 func runRun(args []string) int {
@@ -96,6 +97,7 @@ func runRun(args []string) int {
 	fs.StringVar(&o.backend, "backend", "auto", "supervisor backend `KIND`: auto, linux or portable")
 	fs.BoolVar(&o.allowUncapped, "allow-uncapped", false, "run even when the backend cannot enforce the limits")
 	logLevel := fs.String("log-level", "warn", "`LEVEL` of hooksupd's own diagnostics on stderr: debug, info, warn or error")
+	sbFlags := addRunSandboxFlags(fs)
 	pos, ok, code := fs.parse(args, exitRunOwnError, false)
 	if !ok {
 		return code
@@ -106,6 +108,10 @@ func runRun(args []string) int {
 	}
 	var err error
 	if o.limits, err = parseRunLimits(*memMax, *cpuMax, *pidsMax, *nofile); err != nil {
+		errorf("run: %v", err)
+		return exitRunOwnError
+	}
+	if o.sandbox, err = sbFlags.sandbox(); err != nil {
 		errorf("run: %v", err)
 		return exitRunOwnError
 	}
@@ -183,6 +189,7 @@ func buildRunSpec(argv []string, o *runOptions) (*supervisor.Spec, int) {
 		Dir:           dir,
 		Limits:        o.limits,
 		AllowUncapped: o.allowUncapped,
+		Sandbox:       o.sandbox,
 		Stdin:         os.Stdin,
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,
