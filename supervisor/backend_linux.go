@@ -46,6 +46,9 @@ type linuxConfig struct {
 	trimTick time.Duration // how often pools are checked; 0 means 10s
 	noCgroup bool          // run without groups (measurements)
 	hostPIDs bool          // no keeper: hooks are born in the supervisor's PID namespace
+	// noNamespaces plans sandboxes as an unprivileged supervisor must
+	// (Landlock instead of mounts; tests of that path as root).
+	noNamespaces bool
 }
 
 // linuxBackend spawns every child from one locked OS thread, into its

@@ -331,7 +331,12 @@ func (pl *launcherPool) drain() {
 	stopChildren(victims)
 }
 
+// closeGroups releases what a pool that is gone holds: its groups and
+// its sandbox's ruleset.
 func (pl *launcherPool) closeGroups() error {
+	pl.mu.Lock()
+	pl.plan.close()
+	pl.mu.Unlock()
 	if pl.groups == nil {
 		return nil
 	}

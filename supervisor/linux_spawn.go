@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -287,6 +288,13 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 			files = append(files, uintptr(fd))
 		}
 	}
+	ops := pl.plan.ops
+	pl.mu.Lock()
+	if pl.plan.landlock >= 0 {
+		// The launcher gets the pool's ruleset as one of its files.
+		ops = append(slices.Clip(ops), launcher.Landlock(len(files)))
+		files = append(files, uintptr(pl.plan.landlock))
+	}
 	exe, files := b.exe.Attach(files)
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
@@ -296,7 +304,8 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 	if !pl.plan.credInLauncher {
 		attr.Sys.Credential = sysCredential(pl.cred)
 	}
-	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs), pl.plan.ops...), attr, g)
+	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs), ops...), attr, g)
+	pl.mu.Unlock()
 	closeChildEnds(spec, childFDs)
 	unix.Close(ctl[0])
 	unix.Close(st[1])

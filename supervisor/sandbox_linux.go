@@ -34,6 +34,9 @@ type sandboxPlan struct {
 	// dropCaps: capabilities must be dropped, which only the launcher can
 	// do; a direct spawn cannot (see planSandbox).
 	dropCaps bool
+	// landlock is a Landlock ruleset fd each launcher enforces (see
+	// landlock_linux.go), or -1.
+	landlock int
 }
 
 // capSysAdmin is CAP_SYS_ADMIN's bit.
@@ -55,6 +58,7 @@ func privileged() bool {
 // ErrNotSupported, unless the Sandbox allows running unsandboxed; then it
 // is left out and reduced says why.
 func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxPlan, reduced, err error) {
+	plan.landlock = -1
 	if err := sb.Validate(); err != nil {
 		return plan, nil, &SpawnError{Path: "sandbox", Err: err}
 	}
@@ -72,7 +76,7 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 	// ambient capabilities, would keep what the supervisor has.
 	plan.dropCaps = have&^keep != 0 && (uid == 0 || ownAmbient() != 0)
 
-	canNS := privileged()
+	canNS := privileged() && !b.cfg.noNamespaces
 	var mounts []launcher.Op
 	if sb.NeedsMountNamespace() {
 		var err error
@@ -101,7 +105,16 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 				plan.clone |= unix.CLONE_NEWPID
 			}
 		} else if sb.NeedsMountNamespace() {
-			refuse(strings.Join(sb.IsolationNames(), ", "), "a mount namespace needs CAP_SYS_ADMIN")
+			if writable, ok := landlockWritable(sb); ok && b.exe != nil {
+				fd, err := landlockRuleset(writable)
+				if err != nil {
+					refuse(strings.Join(sb.IsolationNames(), ", "), err.Error())
+				} else {
+					plan.landlock = fd
+				}
+			} else {
+				refuse(strings.Join(sb.IsolationNames(), ", "), "a mount namespace needs CAP_SYS_ADMIN")
+			}
 		}
 	}
 	if sb.PrivateNetwork {
@@ -131,7 +144,7 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 			what = strings.Join(n, ", ")
 		}
 		refuse(what, "needs the launcher: "+b.exeNote)
-		plan = sandboxPlan{}
+		plan = sandboxPlan{landlock: -1}
 	}
 	if b.exe != nil {
 		if cred != nil && os.Geteuid() == 0 {
@@ -144,17 +157,27 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 	}
 	for _, op := range plan.ops {
 		if err := op.Valid(); err != nil {
-			return sandboxPlan{}, nil, &SpawnError{Path: "sandbox", Err: err}
+			plan.close()
+			return sandboxPlan{landlock: -1}, nil, &SpawnError{Path: "sandbox", Err: err}
 		}
 	}
 	if len(missing) > 0 {
 		err := notSupported(fmt.Errorf("linux backend cannot sandbox: %s", strings.Join(missing, "; ")))
 		if !sb.AllowUnsandboxed {
-			return sandboxPlan{}, nil, err
+			plan.close()
+			return sandboxPlan{landlock: -1}, nil, err
 		}
 		return plan, err, nil
 	}
 	return plan, nil, nil
+}
+
+// close releases what the plan holds.
+func (p *sandboxPlan) close() {
+	if p.landlock >= 0 {
+		unix.Close(p.landlock)
+		p.landlock = -1
+	}
 }
 
 // sandboxNote is the Mechanisms note about what sandboxes this backend
@@ -164,7 +187,7 @@ func (b *linuxBackend) sandboxNote() string {
 		return "sandbox: no launcher, so no capability drop for uid 0, no namespaces, no seccomp (" + b.exeNote + ")"
 	}
 	if !privileged() {
-		return "sandbox: capabilities dropped and seccomp by the launcher; no namespaces (needs CAP_SYS_ADMIN): private_*, protect_*, paths unavailable"
+		return "sandbox: capabilities dropped and seccomp by the launcher; no namespaces (needs CAP_SYS_ADMIN): protect_system and read_write_paths by Landlock, other private_*, protect_* and path options unavailable"
 	}
 	return "sandbox: capabilities dropped, seccomp, mount/network/PID namespaces by the launcher at preparation; uid 0 hooks see cgroup files read-only"
 }

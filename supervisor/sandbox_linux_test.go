@@ -561,3 +561,51 @@ func TestSandboxPrivatePIDs(t *testing.T) {
 		t.Errorf("/proc: %q, want the hook as 1 first", list)
 	}
 }
+
+// TestSandboxLandlock: a supervisor that may not build mount namespaces
+// (simulated) enforces protect_system = "strict" with read_write_paths
+// through Landlock, and refuses what Landlock cannot express.
+func TestSandboxLandlock(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := lxNew(t, linuxConfig{noNamespaces: true})
+	if b.exe == nil {
+		testutil.SkipOrFail(t, "no launcher: %s", b.exeNote)
+	}
+	fd, err := landlockRuleset(nil)
+	if err != nil {
+		testutil.SkipOrFail(t, "%v", err)
+	}
+	unix.Close(fd)
+	rw, ro := t.TempDir(), t.TempDir()
+	// Writable for the probe's uid by their modes: only Landlock refuses.
+	for _, d := range []string{rw, ro, filepath.Dir(rw)} {
+		os.Chmod(d, 0o777)
+	}
+	user := &Credential{UID: dynUID, GID: dynUID}
+	for _, c := range []struct {
+		path string
+		want error
+	}{{filepath.Join(rw, "f"), nil}, {filepath.Join(ro, "f"), unix.EACCES}} {
+		spec := lxProbeSpec(t, user, "create", c.path)
+		spec.Sandbox.ProtectSystem = "strict"
+		spec.Sandbox.ReadWritePaths = []string{rw}
+		got := lxRunProbe(t, b, spec)
+		if c.want == nil {
+			if got != "ok" {
+				t.Errorf("landlock strict, %s in read_write_paths: %s", c.path, got)
+			}
+			continue
+		}
+		lxRefused(t, "landlock strict, "+c.path, got, c.want)
+	}
+	dev := lxProbeSpec(t, user, "write", "/dev/null", "x")
+	dev.Sandbox.ProtectSystem = "strict"
+	if got := lxRunProbe(t, b, dev); got != "ok" {
+		t.Errorf("landlock strict: /dev/null: %s", got)
+	}
+	tmp := lxProbeSpec(t, user, "caps")
+	tmp.Sandbox.PrivateTmp = true
+	if _, err := b.Start(context.Background(), tmp); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "private_tmp") {
+		t.Errorf("private_tmp without namespaces: %v, want ErrNotSupported naming it", err)
+	}
+}

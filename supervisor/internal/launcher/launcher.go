@@ -186,6 +186,10 @@ func Capabilities(mask uint64) Op { return Op("c" + strconv.FormatUint(mask, 16)
 // still does is filtered.
 func Seccomp(prog []byte) Op { return Op("s" + hex.EncodeToString(prog)) }
 
+// Landlock has the launcher enforce the Landlock ruleset at its fd n
+// (landlock_restrict_self) and close it, before it parks.
+func Landlock(n int) Op { return Op("l" + strconv.Itoa(n)) }
+
 // Valid reports whether op can be sent: no NUL byte, and a path that is
 // absolute.
 func (op Op) Valid() error {

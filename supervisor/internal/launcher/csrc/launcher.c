@@ -36,6 +36,7 @@
  *             P        mount a new procfs on /proc (new PID namespace)
  *             u<uid>:<gid>[:<g1>,<g2>...]  become that user (setgroups,
  *                      setresgid, setresuid)
+ *             l<fd>    enforce the Landlock ruleset at <fd>, then close it
  *             s<hex>   a seccomp filter (struct sock_filter array) to
  *                      install right before the hook's execve
  *             c<hex>   the capabilities to keep (bitmask); every other

@@ -344,6 +344,16 @@ static void setup(long argc, char **argv)
 		case 's':
 			load_filter(a + 1);
 			break;
+		case 'l': {
+			char *p = a + 1;
+			long fd = (long)number(&p);
+
+			if (*p)
+				fail(STAGE_SETUP, -EINVAL);
+			check(sys3(446 /* SYS_landlock_restrict_self */, fd, 0, 0));
+			sys3(SYS_close, fd, 0, 0);
+			break;
+		}
 		default:
 			fail(STAGE_SETUP, -EINVAL);
 		}
