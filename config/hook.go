@@ -35,6 +35,7 @@ var hookKeys = []string{
 	"event", "command", "priority", "timeout_ms", "mode", "enabled", "namespace", "fail_mode",
 	"name", "args", "env", "pass_env", "dir", "max_concurrency", "stdout_max_bytes",
 	"stderr_tail_bytes", "allow_uncapped", "user", "group", "limits",
+	"capabilities", "sandbox",
 }
 
 // limitKeys are the keys of [hook.limits].
@@ -210,6 +211,7 @@ func (d *cfgDecoder) decodeHook(i int, m map[string]any, events map[string]Event
 		h.AllowUncapped = b
 	}
 	d.decodeCredentials(t, &h)
+	d.decodeSandbox(t, &h)
 	if lt, ok := t.sub("limits", limitKeys...); ok {
 		h.Limits = decodeLimits(lt)
 	}

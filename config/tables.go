@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/dynuser"
 )
 
 // Defaults and bounds of the top-level tables.
@@ -35,7 +37,7 @@ var (
 	eventKeys     = []string{"name", "deadline_ms", "kind", "default_mode", "pre"}
 	enforceKeys   = []string{"mode", "required_events"}
 	policyKeys    = []string{"allow_commands", "deny_commands", "strict_modes"}
-	superKeys     = []string{"backend", "cgroup_parent", "daemon_stop_grace"}
+	superKeys     = []string{"backend", "cgroup_parent", "daemon_stop_grace", "dynamic_users"}
 	serverKeys    = []string{"socket", "socket_group", "allow_uids", "allow_gids", "metrics_listen", "max_line_bytes", "max_inflight_per_conn", "max_inflight", "drain_timeout"}
 	enforceModes  = []string{"off", "advisory", "enforce"}
 	backendValues = []string{"auto", "linux", "portable"}
@@ -104,6 +106,7 @@ func (d *cfgDecoder) decode(raw map[string]any) *Config {
 	if t, ok := top.sub("server", serverKeys...); ok {
 		decodeServer(t, &cfg.Server)
 	}
+	d.assignDynamicUsers(cfg)
 	top.finish()
 	return cfg
 }
@@ -269,6 +272,17 @@ func decodeSupervisor(t *cfgTable, s *SupervisorConfig) {
 	}
 	if d, ok := t.duration("daemon_stop_grace", maxStopGrace); ok {
 		s.DaemonStopGrace = d
+	}
+	if v, ok := t.str("dynamic_users"); ok {
+		if v == "default" {
+			v = dynuser.DefaultRange
+		}
+		if v != "" {
+			if _, err := dynuser.ParseRange(v); err != nil {
+				t.errAt("dynamic_users", "%v", err)
+			}
+		}
+		s.DynamicUsers = v
 	}
 	t.finish()
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 // Mode is how a hook's children run.
@@ -96,6 +98,12 @@ type Hook struct {
 	// the user's primary group).
 	UID uint32
 	GID uint32
+	// DynamicUser says UID and GID were allocated for this hook from
+	// [supervisor] dynamic_users because it names no user and hooksupd
+	// runs as root.
+	DynamicUser bool
+	// Sandbox is [hook.sandbox] and capabilities.
+	Sandbox supervisor.Sandbox
 	// Index is the 0-based position of the block in the file; ties in
 	// priority keep file order.
 	Index int
@@ -144,6 +152,10 @@ type SupervisorConfig struct {
 	CgroupParent string
 	// DaemonStopGrace is the SIGTERM grace for daemon children (default 2s).
 	DaemonStopGrace time.Duration
+	// DynamicUsers is the uid/gid range ("FIRST-LAST", or "default" for
+	// dynuser.DefaultRange) hooks without a user run as when hooksupd runs
+	// as root; "" runs them as root.
+	DynamicUsers string
 }
 
 // Config is a loaded hooks.toml.

@@ -2,11 +2,13 @@ package executor
 
 import (
 	"os"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
 
 	"github.com/hooksupd/hooksupd/config"
+	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 func TestChildEnvIsAnAllowlist(t *testing.T) {
@@ -83,5 +85,19 @@ group = "4243"
 	}
 	if c = credential(&cfg.Hooks[2]); c.UID != uint32(os.Getuid()) || c.GID != 4243 {
 		t.Fatalf("group alone keeps the supervisor's uid: %+v", c)
+	}
+}
+
+// TestPlanCarriesSandbox: a hook's [hook.sandbox] reaches its child's
+// spec, and a dynamic user becomes the child's credential.
+func TestPlanCarriesSandbox(t *testing.T) {
+	h := config.Hook{Name: "s", Event: "pre_store", Command: "/bin/true", DynamicUser: true, UID: 61001, GID: 61001,
+		Sandbox: supervisor.Sandbox{PrivateNetwork: true, ProtectSystem: "strict"}}
+	p := compile(&h, config.BuiltinEvents(), func(string) (string, bool) { return "", false })
+	if !reflect.DeepEqual(p.spec.Sandbox, h.Sandbox) {
+		t.Errorf("spec sandbox %+v, want %+v", p.spec.Sandbox, h.Sandbox)
+	}
+	if c := p.spec.Credential; c == nil || c.UID != 61001 || c.GID != 61001 {
+		t.Errorf("dynamic user credential %+v", c)
 	}
 }

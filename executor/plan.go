@@ -60,6 +60,7 @@ func compile(h *config.Hook, events map[string]config.Event, lookup func(string)
 		Limits:        supervisorLimits(h.Limits),
 		AllowUncapped: h.AllowUncapped,
 		Credential:    credential(h),
+		Sandbox:       h.Sandbox,
 	}
 	return p
 }
@@ -82,6 +83,9 @@ func supervisorLimits(l config.Limits) supervisor.Limits {
 // numeric uid without passwd entry and without group). Supplementary
 // groups are dropped.
 func credential(h *config.Hook) *supervisor.Credential {
+	if h.DynamicUser {
+		return &supervisor.Credential{UID: h.UID, GID: h.GID, Groups: []uint32{}}
+	}
 	if h.User == "" && h.Group == "" {
 		return nil
 	}
@@ -117,8 +121,9 @@ func planKey(h *config.Hook, mode config.Mode) string {
 		AllowUncapped   bool
 		User, Group     string
 		UID, GID        uint32
+		Sandbox         supervisor.Sandbox
 	}{h.Event, h.Command, h.Args, h.Env, h.PassEnv, h.Dir, mode, h.MaxConcurrency,
-		h.StdoutMaxBytes, h.StderrTailBytes, h.Limits, h.AllowUncapped, h.User, h.Group, h.UID, h.GID}
+		h.StdoutMaxBytes, h.StderrTailBytes, h.Limits, h.AllowUncapped, h.User, h.Group, h.UID, h.GID, h.Sandbox}
 	b, err := json.Marshal(fp) // maps marshal with sorted keys: stable
 	if err != nil {
 		panic("executor: hook fingerprint: " + err.Error()) // plain data; cannot fail

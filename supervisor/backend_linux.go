@@ -45,6 +45,10 @@ type linuxConfig struct {
 	idle     time.Duration // idle launcher pools are trimmed after this; 0 means 60s
 	trimTick time.Duration // how often pools are checked; 0 means 10s
 	noCgroup bool          // run without groups (measurements)
+	hostPIDs bool          // no keeper: hooks are born in the supervisor's PID namespace
+	// noNamespaces plans sandboxes as an unprivileged supervisor must
+	// (Landlock instead of mounts; tests of that path as root).
+	noNamespaces bool
 }
 
 // linuxBackend spawns every child from one locked OS thread, into its
@@ -74,6 +78,8 @@ type linuxBackend struct {
 	exeNote string          // why exe is nil
 	spawn   *spawner
 	watch   *pidfd.Watcher
+	keeper  *keeper       // the hook PID namespace (see pidns_linux.go)
+	kexe    *launcher.Exe // the launcher binary, for the keeper; nil without a blob
 
 	// clone3 is cleared once clone3 CLONE_INTO_CGROUP was refused
 	// (ENOSYS, EPERM, E2BIG, EOPNOTSUPP) and a plain clone worked.
@@ -113,6 +119,7 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 		stopTrim: make(chan struct{}),
 		procs:    make(map[*linuxProcess]struct{}),
 		pools:    make(map[poolKey]*launcherPool),
+		keeper:   &keeper{life: -1},
 	}
 	b.clone3.Store(true)
 
@@ -124,6 +131,7 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 		b.spawn.stop()
 		return nil, fmt.Errorf("linux backend: %w", err)
 	}
+	b.openKeeper()
 	// Open removes whatever a previous instance left in the subtree
 	// (crash safety): it kills the stale trees first.
 	if cfg.noCgroup {
@@ -215,7 +223,7 @@ func (b *linuxBackend) Mechanisms() Mechanisms {
 		Pipes:      "epoll",
 		Kill:       "process group",
 		Attach:     "none",
-		Notes:      []string{"spawned from one locked OS thread: no_new_privs, Pdeathsig SIGKILL"},
+		Notes:      []string{"spawned from one locked OS thread: no_new_privs, Pdeathsig SIGKILL", b.pidNSNote(), b.sandboxNote()},
 	}
 	clone3 := b.clone3.Load()
 	if b.exe != nil {
@@ -319,9 +327,13 @@ func (b *linuxBackend) Close() error {
 	if err := b.watch.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	b.stopKeeper()
 	b.spawn.stop()
 	if b.exe != nil {
 		b.exe.Close()
+	}
+	if b.kexe != nil {
+		b.kexe.Close()
 	}
 	if b.cg != nil {
 		if err := b.cg.Close(); err != nil {

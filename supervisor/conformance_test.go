@@ -25,6 +25,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testhook.Cleanup()
+	for _, fn := range testCleanups {
+		fn()
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -33,6 +36,10 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// testCleanups run after every test of the package (files shared by
+// tests, such as the sandbox probe binary).
+var testCleanups []func()
 
 // conformanceBackend opens one backend for one test; it is closed when the
 // test ends.
@@ -134,7 +141,7 @@ func cfLine(t *testing.T, f *os.File) string {
 
 func TestConformanceExitAndPipes(t *testing.T) {
 	conform(t, func(t *testing.T, b Backend) {
-		p := cfStart(t, b, cfSh(`read x; echo "got $x $$"; echo oops >&2; exit 3`))
+		p := cfStart(t, b, cfSh(`read x; me=$$; [ -r /proc/self/stat ] && read -r me _ </proc/self/stat; echo "got $x $me"; echo oops >&2; exit 3`))
 		if _, err := p.Stdin().Write([]byte("hello\n")); err != nil {
 			t.Fatal(err)
 		}

@@ -37,6 +37,10 @@ func lxHelper(role string) int {
 		return 0
 	case "crash":
 		return lxCrashHelper()
+	case "orphans":
+		return lxOrphanHelper()
+	case "probe":
+		return lxProbe(os.Args[1:])
 	}
 	fmt.Fprintln(os.Stderr, "unknown helper role", role)
 	return 2
@@ -45,7 +49,7 @@ func lxHelper(role string) int {
 // lxCrashHelper starts 10 forking children through a backend, reports the
 // hooks' pids and waits to be SIGKILLed.
 func lxCrashHelper() int {
-	b, err := newLinux(Options{}, linuxConfig{subtree: os.Getenv(lxHelperEnv + "_SUBTREE")})
+	b, err := newLinux(Options{}, linuxConfig{subtree: os.Getenv(lxHelperEnv + "_SUBTREE"), hostPIDs: true})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -311,10 +315,12 @@ func lxZombies() []int {
 	return z
 }
 
-// TestLinuxCrashLeavesNothing: the supervisor is SIGKILLed with 10 hooks
+// TestLinuxCrashLeavesNothing: the supervisor, without its hook PID
+// namespace (as where it may not create one), is SIGKILLed with 10 hooks
 // running, each with two grandchildren. The hooks die with it (Pdeathsig
 // from the spawner thread), the grandchildren are swept by the next
-// backend's Open, and nothing survives (pitfall 4).
+// backend's Open, and nothing survives. (With the namespace the
+// grandchildren die at once: TestLinuxSIGKILLLeavesNoOrphans.)
 func TestLinuxCrashLeavesNothing(t *testing.T) {
 	testutil.RequireRoot(t)
 	probe := lxNew(t, linuxConfig{})

@@ -40,9 +40,10 @@ const destroyBound = 5 * time.Second
 // (name and limits) and the same credentials. Launchers always get pipes;
 // a Spec that supplies its own stdio files gets a launcher made for it.
 type poolKey struct {
-	name   string
-	limits cgroup.Limits
-	cred   string
+	name    string
+	limits  cgroup.Limits
+	cred    string
+	sandbox string // Sandbox.key
 }
 
 func credKey(c *Credential) string {
@@ -64,6 +65,10 @@ type launcherPool struct {
 	key    poolKey
 	cred   *Credential
 	groups *cgroup.Pool // nil without cgroups
+	// plan is how its launchers are sandboxed; planErr, when set, fails
+	// every Start of the key (the sandbox cannot be provided).
+	plan    sandboxPlan
+	planErr error
 
 	mu          sync.Mutex
 	ready       []*child
@@ -81,20 +86,26 @@ type launcherPool struct {
 var errPoolClosed = errors.New("launcher pool closed")
 
 // pool returns the pool for key, creating it on first use. reduced, when
-// set, says why the key's limits are fewer than asked.
-func (b *linuxBackend) pool(key poolKey, cred *Credential, reduced error) (*launcherPool, error) {
+// set, says why the key's limits are fewer than asked. The sandbox is
+// planned once per pool, not per fire.
+func (b *linuxBackend) pool(key poolKey, cred *Credential, sb *Sandbox, reduced error) (*launcherPool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, ErrClosed
 	}
 	if pl := b.pools[key]; pl != nil {
-		return pl, nil
+		return pl, pl.planErr
 	}
 	if reduced != nil {
 		b.log.Warn("running with fewer limits than asked (allow_uncapped)", "name", key.name, "reason", reduced)
 	}
 	pl := &launcherPool{b: b, key: key, target: 1, lastUse: time.Now(), avail: make(chan struct{})}
+	var less error
+	pl.plan, less, pl.planErr = b.planSandbox(sb, cred)
+	if less != nil {
+		b.log.Warn("running with less isolation than asked (allow_unsandboxed)", "name", key.name, "reason", less)
+	}
 	if cred != nil {
 		c := *cred
 		c.Groups = slices.Clone(cred.Groups)
@@ -104,11 +115,11 @@ func (b *linuxBackend) pool(key poolKey, cred *Credential, reduced error) (*laun
 		// Keys with the same name differ in limits or user: the hash
 		// keeps their groups apart.
 		h := fnv.New32a()
-		fmt.Fprintf(h, "%+v|%s", key.limits, key.cred)
+		fmt.Fprintf(h, "%+v|%s|%s", key.limits, key.cred, key.sandbox)
 		pl.groups = b.cg.NewPool(fmt.Sprintf("%s-%08x", key.name, h.Sum32()), key.limits, 2)
 	}
 	b.pools[key] = pl
-	return pl, nil
+	return pl, pl.planErr
 }
 
 // getGroup takes a clean group, or nil without cgroups.
@@ -320,7 +331,12 @@ func (pl *launcherPool) drain() {
 	stopChildren(victims)
 }
 
+// closeGroups releases what a pool that is gone holds: its groups and
+// its sandbox's ruleset.
 func (pl *launcherPool) closeGroups() error {
+	pl.mu.Lock()
+	pl.plan.close()
+	pl.mu.Unlock()
 	if pl.groups == nil {
 		return nil
 	}

@@ -65,18 +65,29 @@ func TestLinuxLauncherPool(t *testing.T) {
 
 // TestLinuxDirectSpawn: without a launcher, a v2-only host still places
 // children race-free (clone3); elsewhere a capped spec is refused unless
-// it allows running uncapped, and an uncapped one is still tracked.
+// it allows running uncapped, and an uncapped one is still tracked. A
+// uid 0 child cannot have its capabilities dropped without a launcher:
+// refused unless it allows running unsandboxed.
 func TestLinuxDirectSpawn(t *testing.T) {
 	b := lxNew(t, linuxConfig{direct: true})
 	if b.exe != nil {
 		t.Fatal("launcher loaded with direct=true")
 	}
-	p := lxStart(t, b, lxSh("echo $$; read x"))
+	if os.Geteuid() == 0 {
+		_, err := b.Start(context.Background(), lxSh("exit 0"))
+		if !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "capabilities") {
+			t.Errorf("uid 0 direct spawn: %v, want ErrNotSupported about capabilities", err)
+		}
+	}
+	sh := lxSh(lxHostPid + "; echo $hostpid; read x")
+	sh.Sandbox.AllowUnsandboxed = true
+	p := lxStart(t, b, sh)
 	if got := lxReadLine(t, p.Stdout(), 5*time.Second); got != strconv.Itoa(p.Pid()) {
 		t.Errorf("pid %q, want %d", got, p.Pid())
 	}
 	capped := lxSh("exit 0")
 	capped.Limits = Limits{MemoryMax: 64 << 20}
+	capped.Sandbox.AllowUnsandboxed = true
 	_, err := b.Start(context.Background(), capped)
 	switch {
 	case b.raceFree():

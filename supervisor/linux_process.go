@@ -49,12 +49,12 @@ func (b *linuxBackend) Start(ctx context.Context, spec *Spec) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := poolKey{name: name, limits: limits, cred: credKey(spec.Credential)}
+	key := poolKey{name: name, limits: limits, cred: credKey(spec.Credential), sandbox: spec.Sandbox.key()}
 	pipes := spec.Stdin == nil && spec.Stdout == nil && spec.Stderr == nil
 	for attempt := 0; ; attempt++ {
-		pl, err := b.pool(key, spec.Credential, reduced)
+		pl, err := b.pool(key, spec.Credential, &spec.Sandbox, reduced)
 		if err != nil {
-			return nil, err
+			return nil, spawnError(spec, err)
 		}
 		var c *child
 		switch {

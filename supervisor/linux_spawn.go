@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -94,17 +95,35 @@ func clone3Refused(err error) bool {
 }
 
 // clone starts path on the spawner thread with a pidfd from the clone
-// itself, in its own process group, with Pdeathsig SIGKILL, and, when g
-// has a cgroup2 directory, inside it (clone3 CLONE_INTO_CGROUP). placed
-// reports whether the child already is in g's cgroup2 directory.
+// itself, in its own process group, in the hook PID namespace when there
+// is one (else with Pdeathsig SIGKILL), and, when g has a cgroup2
+// directory, inside it (clone3 CLONE_INTO_CGROUP). placed reports whether
+// the child already is in g's cgroup2 directory.
 func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr, g *cgroup.Group) (pid int, pfd *pidfd.FD, placed bool, err error) {
 	var retryErr error
 	sys := attr.Sys
 	sys.Setpgid = true
-	sys.Pdeathsig = syscall.SIGKILL
 	into := g != nil && g.UnifiedFD() >= 0 && b.clone3.Load()
-	retried := false
+	retried, renewed := false, false
+	b.ensureKeeper()
 	for {
+		// In the keeper's namespace the keeper's death kills the child.
+		// Pdeathsig would even be harmful there: Go's child checks that
+		// getppid() is still the parent's pid after setting it, and
+		// getppid() is 0 across a namespace boundary, so the child would
+		// kill itself.
+		// A child with a PID namespace of its own (private_pids) cannot be
+		// cloned from a thread whose children go to another namespace
+		// (the kernel's rule): it is born beside the keeper's namespace,
+		// as its init, and dies with the spawner thread by Pdeathsig,
+		// which ends its namespace. (There Go's check is harmless: a
+		// namespace's init ignores the SIGKILL it sends itself.)
+		ownNS := sys.Cloneflags&unix.CLONE_NEWPID != 0
+		inKeeper := b.keeper.active.Load() && !ownNS
+		sys.Pdeathsig = 0
+		if !inKeeper {
+			sys.Pdeathsig = syscall.SIGKILL
+		}
 		raw := -1
 		sys.PidFD = &raw
 		sys.UseCgroupFD = into
@@ -112,7 +131,19 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 		if into {
 			sys.CgroupFD = g.UnifiedFD()
 		}
-		if derr := b.spawn.do(func() { pid, _, err = syscall.StartProcess(path, argv, attr) }); derr != nil {
+		start := func() { pid, _, err = syscall.StartProcess(path, argv, attr) }
+		if ownNS && b.keeper.active.Load() {
+			start = func() {
+				var serr error
+				nerr := b.keeper.outside(func() { pid, _, serr = syscall.StartProcess(path, argv, attr) })
+				err = errors.Join(serr, nerr)
+				if serr == nil && nerr != nil {
+					b.log.Error("spawner thread could not rejoin the hook namespace", "err", nerr)
+					err = nil // the child runs; the next clone starts a new keeper
+				}
+			}
+		}
+		if derr := b.spawn.do(start); derr != nil {
 			return 0, nil, false, derr
 		}
 		if err == nil {
@@ -130,6 +161,12 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 				b.log.Warn("clone3 CLONE_INTO_CGROUP refused; placing children with cgroup.procs writes instead", "err", retryErr)
 			}
 			return pid, pidfd.New(raw), into, nil
+		}
+		if errors.Is(err, unix.ENOMEM) && b.keeper.dead.Load() && !renewed {
+			// The keeper died: its namespace takes no new process.
+			renewed = true
+			b.ensureKeeper()
+			continue
 		}
 		if into && clone3Refused(err) {
 			// The same errno can come from the exec itself; clone3 is
@@ -251,13 +288,24 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 			files = append(files, uintptr(fd))
 		}
 	}
+	ops := pl.plan.ops
+	pl.mu.Lock()
+	if pl.plan.landlock >= 0 {
+		// The launcher gets the pool's ruleset as one of its files.
+		ops = append(slices.Clip(ops), launcher.Landlock(len(files)))
+		files = append(files, uintptr(pl.plan.landlock))
+	}
 	exe, files := b.exe.Attach(files)
 	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Credential: sysCredential(pl.cred)},
+		Sys:   &syscall.SysProcAttr{Cloneflags: pl.plan.clone, Unshareflags: pl.plan.unshare},
 	}
-	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs)), attr, g)
+	if !pl.plan.credInLauncher {
+		attr.Sys.Credential = sysCredential(pl.cred)
+	}
+	pid, pfd, placed, err := b.clone(exe, launcher.Argv(len(procs), ops...), attr, g)
+	pl.mu.Unlock()
 	closeChildEnds(spec, childFDs)
 	unix.Close(ctl[0])
 	unix.Close(st[1])

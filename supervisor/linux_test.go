@@ -86,6 +86,11 @@ func lxNeedCgroups(t testing.TB, b *linuxBackend) {
 	}
 }
 
+// lxHostPid is sh that sets $hostpid to the shell's pid as the supervisor
+// sees it: $$ and $! are pids in the hook PID namespace (pidns_linux.go),
+// while /proc is the host's.
+const lxHostPid = `read -r hostpid _ </proc/self/stat`
+
 func lxSh(script string) *Spec {
 	return &Spec{Name: "t", Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}
 }
@@ -380,7 +385,7 @@ func TestLinuxSetsidDaemonKilled(t *testing.T) {
 	lxNeedCgroups(t, b)
 	// hook -> subshell -> setsid sleep: the subshell exits at once, so the
 	// holder is reparented away, in a session of its own, with stdout.
-	p := lxStart(t, b, lxSh(`(setsid sleep 60 & echo $!); exit 0`)) // uncapped: still tracked
+	p := lxStart(t, b, lxSh(`(setsid sh -c '`+lxHostPid+`; echo $hostpid; exec sleep 60' &); exit 0`)) // uncapped: still tracked
 	holder, err := strconv.Atoi(lxReadLine(t, p.Stdout(), 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +410,7 @@ func TestLinuxSetsidDaemonKilled(t *testing.T) {
 
 	// The timeout path: Stop while the hook still runs, with a holder
 	// that ignores SIGTERM. After the grace period the tree is killed.
-	q := lxStart(t, b, lxSh(`(setsid sh -c 'trap "" TERM; while :; do sleep 0.05; done' & echo $!); sleep 60`))
+	q := lxStart(t, b, lxSh(`(setsid sh -c 'trap "" TERM; `+lxHostPid+`; echo $hostpid; while :; do sleep 0.05; done' &); sleep 60`))
 	holder, err = strconv.Atoi(lxReadLine(t, q.Stdout(), 5*time.Second))
 	if err != nil {
 		t.Fatal(err)

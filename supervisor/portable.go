@@ -60,7 +60,7 @@ func (b *portableBackend) Mechanisms() Mechanisms {
 		Kill:       portableKillMechanism,
 		Exit:       "os/exec Wait (a goroutine per process)",
 		Pipes:      "os.Pipe",
-		Notes:      []string{"no resource limits are enforced"},
+		Notes:      []string{"no resource limits are enforced", "no sandbox: capabilities are not dropped, no namespaces, no seccomp"},
 	}
 }
 
@@ -104,6 +104,20 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 		if b.log != nil {
 			b.log.Debug("supervisor: running uncapped", "name", spec.Name, "reason", err)
 		}
+	}
+	if err := spec.Sandbox.Validate(); err != nil {
+		return nil, &SpawnError{Path: spec.Path, Err: err}
+	}
+	// The default sandbox's capability drop is the Linux backend's; an
+	// option asked for by name is refused here, as a limit is.
+	// "ALL" capabilities is what a child here keeps anyway.
+	mask, _ := CapabilityMask(spec.Sandbox.Capabilities)
+	narrowCaps := len(spec.Sandbox.Capabilities) > 0 && mask != ^uint64(0)
+	if n := spec.Sandbox.IsolationNames(); (len(n) > 0 || narrowCaps) && !spec.Sandbox.AllowUnsandboxed {
+		if narrowCaps {
+			n = append(n, "capabilities")
+		}
+		return nil, fmt.Errorf("portable backend cannot sandbox: %s: %w", strings.Join(n, ", "), ErrNotSupported)
 	}
 	b.mu.Lock()
 	closed := b.closed

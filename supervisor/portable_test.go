@@ -395,3 +395,27 @@ func TestPortableOnlyStdio(t *testing.T) {
 		t.Fatalf("child fds: %q, want \"0 1 2\"", got)
 	}
 }
+
+// TestPortableRefusesSandbox: an isolation option the portable backend
+// cannot provide fails Start with ErrNotSupported naming it, unless the
+// spec allows running unsandboxed.
+func TestPortableRefusesSandbox(t *testing.T) {
+	b, err := NewPortable(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	spec := &Spec{Name: "p", Path: "/bin/sh", Args: []string{"-c", "exit 0"}, Sandbox: Sandbox{PrivateNetwork: true}}
+	if _, err := b.Start(context.Background(), spec); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "private_network") {
+		t.Fatalf("private_network on the portable backend: %v", err)
+	}
+	spec.Sandbox.AllowUnsandboxed = true
+	p, err := b.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release()
+	if st, err := p.Wait(context.Background()); err != nil || !st.Success() {
+		t.Errorf("allow_unsandboxed: %v %v", st, err)
+	}
+}

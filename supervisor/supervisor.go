@@ -97,6 +97,9 @@ type Spec struct {
 	AllowUncapped bool
 	// Credential, when set, is the user the child runs as.
 	Credential *Credential
+	// Sandbox is what the child may reach; the zero value already drops
+	// every capability (see Sandbox).
+	Sandbox Sandbox
 	// LongLived says the process is expected to run for a long time (a
 	// daemon) and the same spec will not be started again soon: the
 	// backend then keeps nothing prepared for its next start (on Linux, no

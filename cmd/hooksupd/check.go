@@ -179,6 +179,12 @@ func writeChains(w io.Writer, cfg *config.Config, backend supervisor.Backend) in
 			if h.User != "" {
 				fmt.Fprintf(w, "       user %s\n", strings.Trim(h.User+":"+h.Group, ":"))
 			}
+			if h.DynamicUser {
+				fmt.Fprintf(w, "       user dynamic, uid %d gid %d\n", h.UID, h.GID)
+			}
+			if h.User != "" && h.UID == 0 {
+				warn("runs as root (user = %q): no capabilities, but it can signal and ptrace other root hooks and open what root owns; see docs/sandbox.md", h.User)
+			}
 			fmt.Fprintf(w, "       limits %s\n", formatLimits(h.Limits))
 			if !h.Limits.IsZero() {
 				if err := backend.CanEnforce(supervisor.Limits{MemoryMax: h.Limits.MemoryMax, CPUQuota: h.Limits.CPUQuota,

@@ -126,3 +126,18 @@ func TestCheckBadConfig(t *testing.T) {
 		t.Errorf("a bad config printed a report: %s", r.stdout)
 	}
 }
+
+// TestCheckWarnsAboutRoot: a hook written with user = "root" is a warning
+// (its sandbox cannot keep it from other root hooks); --strict fails on it.
+func TestCheckWarnsAboutRoot(t *testing.T) {
+	dir := t.TempDir()
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	cfg := writeConfig(t, dir, hookBlock("rooted", "pre_store", allow, 1, `user = "root"`))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, `WARN runs as root (user = "root")`) {
+		t.Errorf("exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+	if r := hooksupd(t, "", "check", "--strict", "-c", cfg); r.code == 0 {
+		t.Errorf("check --strict passed a root hook")
+	}
+}

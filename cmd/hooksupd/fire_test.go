@@ -231,12 +231,17 @@ func TestFireUsage(t *testing.T) {
 	}
 }
 
+// hostPid is sh that sets $me to the shell's pid as seen from outside:
+// $$ and $! are pids in the supervisor's hook PID namespace, /proc is the
+// host's.
+const hostPid = `read -r me _ </proc/self/stat`
+
 // TestFireSignalCancels: SIGTERM during a fire cancels it, stops the hook's
 // child and exits 143 without printing a result.
 func TestFireSignalCancels(t *testing.T) {
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "pid")
-	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\necho $$ > "+pidfile+"\nexec sleep 60\n")
+	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\nexec sleep 60\n")
 	cfg := writeConfig(t, dir, hookBlock("slow", "pre_store", slow, 0))
 	cmd, stdout, stderr := startHooksupd(t, "{}", "fire", "-c", cfg, "pre_store")
 	pid := readPids(t, pidfile, 1, 10*time.Second)[0]
@@ -257,7 +262,7 @@ func TestFireSignalCancels(t *testing.T) {
 func TestFireDaemonStopped(t *testing.T) {
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "pid")
-	daemon := writeExec(t, dir, "daemon.sh", "#!/bin/sh\necho $$ > "+pidfile+"\n"+
+	daemon := writeExec(t, dir, "daemon.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\n"+
 		"while IFS= read -r line; do echo '{\"action\":\"deny\",\"reason\":\"daemon says no\"}'; done\n")
 	cfg := writeConfig(t, dir, hookBlock("d", "pre_store", daemon, 0, `mode = "daemon"`))
 	r := hooksupd(t, "{}", "fire", "-c", cfg, "pre_store")
@@ -303,7 +308,7 @@ func TestFireHookFailureIsAResult(t *testing.T) {
 func TestFireTimeoutFlag(t *testing.T) {
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "pid")
-	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\necho $$ > "+pidfile+"\nexec sleep 60\n")
+	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\nexec sleep 60\n")
 	cfg := writeConfig(t, dir, hookBlock("slow", "pre_store", slow, 0))
 	r := hooksupd(t, "{}", "fire", "-c", cfg, "--trace", "--timeout", "500ms", "pre_store")
 	if r.code != 0 {

@@ -70,6 +70,7 @@ type runOptions struct {
 	// unenforceable are the properties asked for that this build cannot
 	// enforce (name -> why); an error unless allowUncapped.
 	unenforceable []string
+	sandbox       supervisor.Sandbox
 }
 
 func runRun(args []string) int {
@@ -101,6 +102,7 @@ func runMain(args []string) (code int, sig syscall.Signal) {
 	// asked for no limits, say) come with -v or --log-level.
 	logLevel := fs.String("log-level", "error", "`LEVEL` of the supervisor's diagnostics on stderr: debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit (timeout --version)")
+	sbFlags := addRunSandboxFlags(fs)
 	pos, ok, c := fs.parse(expandShortFlags(fs.FlagSet, args), exitRunOwnError, false)
 	if !ok {
 		return c, 0
@@ -112,6 +114,12 @@ func runMain(args []string) (code int, sig syscall.Signal) {
 	if props.err != nil {
 		errorf("run: %v", props.err)
 		rep.Error = props.err.Error()
+		return exitRunOwnError, 0
+	}
+	var err error
+	if o.sandbox, err = sbFlags.sandbox(); err != nil {
+		errorf("run: %v", err)
+		rep.Error = err.Error()
 		return exitRunOwnError, 0
 	}
 	if len(pos) == 0 {
@@ -352,6 +360,7 @@ func buildRunSpec(argv []string, o *runOptions) (*supervisor.Spec, int) {
 		Dir:           dir,
 		Limits:        o.limits,
 		AllowUncapped: o.allowUncapped,
+		Sandbox:       o.sandbox,
 		Stdin:         os.Stdin,
 		Stdout:        os.Stdout,
 		Stderr:        os.Stderr,

@@ -145,7 +145,7 @@ func TestRunTimeoutKillsTree(t *testing.T) {
 		pidfile := filepath.Join(t.TempDir(), "pids")
 		report := filepath.Join(t.TempDir(), "report.json")
 		r := hooksupd(t, "", "run", "--backend", b, "--timeout", "700ms", "--report", report, "--",
-			"sh", "-c", `sleep 60 & echo $$ $! > `+pidfile+`; sleep 60`)
+			"sh", "-c", `sleep 60 & `+hostPid+`; `+hostKid+`; echo $me $kid > `+pidfile+`; sleep 60`)
 		if r.code != 124 {
 			t.Fatalf("got exit %d, want 124", r.code)
 		}
@@ -167,7 +167,7 @@ func TestRunReapsLeftoversAfterExit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
 		pidfile := filepath.Join(t.TempDir(), "pids")
 		r := hooksupd(t, "", "run", "--backend", b, "--",
-			"sh", "-c", `sleep 60 >/dev/null 2>&1 & echo $! > `+pidfile+`; exit 3`)
+			"sh", "-c", `sleep 60 >/dev/null 2>&1 & `+hostPid+`; `+hostKid+`; echo $kid > `+pidfile+`; exit 3`)
 		if r.code != 3 {
 			t.Fatalf("got exit %d, want 3", r.code)
 		}
@@ -220,7 +220,7 @@ func TestRunSignalStopsTree(t *testing.T) {
 				// The tree ignores the signals (ignored dispositions are
 				// inherited), so only the kill after the grace ends it.
 				cmd, _, stderr := startHooksupd(t, "", "run", "--backend", b, "--grace", "500ms", "--report", report, "--",
-					"sh", "-c", `trap "" TERM INT HUP; sleep 60 & echo $$ $! > `+pidfile+`; wait`)
+					"sh", "-c", `trap "" TERM INT HUP; sleep 60 & `+hostPid+`; `+hostKid+`; echo $me $kid > `+pidfile+`; wait`)
 				pids := readPids(t, pidfile, 2, 5*time.Second)
 				start := time.Now()
 				if err := cmd.Process.Signal(sig); err != nil {
@@ -329,7 +329,7 @@ func TestRunPortableLimitsRefused(t *testing.T) {
 func TestRunConcurrentRuns(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b string) {
 		pidfile := filepath.Join(t.TempDir(), "pid")
-		first, _, _ := startHooksupd(t, "", "run", "--backend", b, "--", "sh", "-c", `echo $$ > `+pidfile+`; sleep 3; exit 9`)
+		first, _, _ := startHooksupd(t, "", "run", "--backend", b, "--", "sh", "-c", hostPid+`; echo $me > `+pidfile+`; sleep 3; exit 9`)
 		pid := readPids(t, pidfile, 1, 5*time.Second)[0]
 		if r := hooksupd(t, "", "run", "--backend", b, "--", "true"); r.code != 0 {
 			t.Fatalf("second run: exit %d", r.code)
@@ -398,7 +398,7 @@ func TestRunOnlyStdioInherited(t *testing.T) {
 	}
 	defer extra.Close()
 	forEachBackend(t, func(t *testing.T, b string) {
-		cmd := exec.Command(binPath, "run", "--backend", b, "--", "sh", "-c", "ls /proc/$$/fd")
+		cmd := exec.Command(binPath, "run", "--backend", b, "--", "sh", "-c", hostPid+"; ls /proc/$me/fd")
 		cmd.Env = append(os.Environ(), raceEnv)
 		cmd.ExtraFiles = []*os.File{extra} // fd 3 in hooksupd
 		out, err := cmd.Output()
@@ -485,3 +485,7 @@ func TestParseRunValues(t *testing.T) {
 		}
 	}
 }
+
+// hostKid is sh that sets $kid to the host pid of the shell's only child
+// (after hostPid).
+const hostKid = `read -r kid </proc/$me/task/$me/children`

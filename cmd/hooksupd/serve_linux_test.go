@@ -17,7 +17,7 @@ import (
 )
 
 // shPidDaemon is a daemon hook that writes its pid to "$0.pid" first.
-const shPidDaemon = "#!/bin/sh\necho $$ > \"$0.pid\"\nwhile read -r line; do echo '{\"action\":\"allow\"}'; done\n"
+const shPidDaemon = "#!/bin/sh\n" + hostPid + "\necho $me > \"$0.pid\"\nwhile read -r line; do echo '{\"action\":\"allow\"}'; done\n"
 
 // binaryConfig writes a config with a daemon hook (pid in daemon.sh.pid)
 // on pre_store and a slow exec hook on pre_delete.

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the launcher blob that blob_amd64.go embeds:
 #   sh build.sh [output]    (default: launcher_amd64.bin next to this script)
-# The source is csrc/launcher.c, kept out of the Go package because go build
-# refuses C files in a package that does not use cgo. The blob is committed
+# The source is csrc/launcher.c (which includes csrc/sandbox.h), kept out
+# of the Go package because go build refuses C files in a package that
+# does not use cgo. The blob is committed
 # so that building hooksupd needs no C compiler; TestBlobMatchesSource
 # rebuilds it and compares when gcc is available.
 set -eu

@@ -25,12 +25,15 @@ type Exe struct {
 // Load copies the blob into a new memfd, seals it against every change
 // and reopens it read-only, so no writable descriptor remains (execve
 // refuses files open for writing with ETXTBSY).
-func Load() (*Exe, error) {
+func Load() (*Exe, error) { return LoadNamed("hooksupd-launcher") }
+
+// LoadNamed is Load with the memfd named name, which /proc/PID/exe shows
+// ("/memfd:NAME (deleted)"): the keeper is told apart from launchers so.
+func LoadNamed(name string) (*Exe, error) {
 	b := Blob()
 	if b == nil {
 		return nil, ErrNoBlob
 	}
-	const name = "hooksupd-launcher"
 	flags := unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
 	fd, err := unix.MemfdCreate(name, flags|unix.MFD_EXEC)
 	if err == unix.EINVAL { // before Linux 6.3, MFD_EXEC is unknown

@@ -16,6 +16,7 @@ package launcher
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -113,15 +114,101 @@ func (r *Request) Encode(dst []byte) ([]byte, error) {
 	return dst, err
 }
 
-// Argv returns the launcher's argv for nplace placement fds.
-func Argv(nplace int) []string {
-	return []string{"hooksupd-launcher", strconv.Itoa(nplace)}
+// Argv returns the launcher's argv for nplace placement fds and the
+// setup operations to apply, in order, before the launcher parks.
+func Argv(nplace int, ops ...Op) []string {
+	argv := []string{"hooksupd-launcher", strconv.Itoa(nplace)}
+	for _, op := range ops {
+		argv = append(argv, string(op))
+	}
+	return argv
+}
+
+// KeeperArgv is the argv that makes the launcher binary a keeper: PID 1
+// of a new PID namespace that reaps orphans and exits at EOF on FDControl
+// or at its parent-death signal, whereupon the kernel kills every process
+// of the namespace.
+func KeeperArgv() []string { return []string{"hooksupd-keeper", "K"} }
+
+// Op is one setup operation of a launcher (csrc/launcher.c), applied at
+// preparation, before the launcher parks: by the time a fire comes, the
+// launcher already is in the hook's sandbox.
+type Op string
+
+// BindReadOnly makes path (recursively) read-only in the launcher's mount
+// namespace.
+func BindReadOnly(path string) Op { return Op("b" + path) }
+
+// BindWritable makes path (recursively) writable again below a read-only
+// parent.
+func BindWritable(path string) Op { return Op("w" + path) }
+
+// Inaccessible covers the directory path with an empty, read-only tmpfs
+// of mode 000.
+func Inaccessible(path string) Op { return Op("i" + path) }
+
+// Tmpfs mounts an empty world-writable, sticky tmpfs on path.
+func Tmpfs(path string) Op { return Op("t" + path) }
+
+// TmpfsDir mounts an empty tmpfs of mode 0755 on path.
+func TmpfsDir(path string) Op { return Op("h" + path) }
+
+// Proc mounts a new procfs on /proc: the view of the launcher's own PID
+// namespace.
+func Proc() Op { return Op("P") }
+
+// Loopback brings up the loopback interface (in a new network namespace).
+func Loopback() Op { return Op("L") }
+
+// Credentials makes the launcher setgroups, setresgid and setresuid.
+func Credentials(uid, gid uint32, groups []uint32) Op {
+	s := "u" + strconv.FormatUint(uint64(uid), 10) + ":" + strconv.FormatUint(uint64(gid), 10)
+	for i, g := range groups {
+		if i == 0 {
+			s += ":"
+		} else {
+			s += ","
+		}
+		s += strconv.FormatUint(uint64(g), 10)
+	}
+	return Op(s)
+}
+
+// Capabilities keeps exactly the capabilities in mask (bit n is
+// capability n) and drops every other one from the bounding, permitted,
+// effective, inheritable and ambient sets; kept ones are raised in the
+// ambient set so that they survive the hook's execve under any uid.
+func Capabilities(mask uint64) Op { return Op("c" + strconv.FormatUint(mask, 16)) }
+
+// Seccomp has the launcher install prog (struct sock_filter array, 8
+// bytes per instruction) as its seccomp filter right before it execs the
+// hook: one system call on the fire's path, nothing the launcher itself
+// still does is filtered.
+func Seccomp(prog []byte) Op { return Op("s" + hex.EncodeToString(prog)) }
+
+// Landlock has the launcher enforce the Landlock ruleset at its fd n
+// (landlock_restrict_self) and close it, before it parks.
+func Landlock(n int) Op { return Op("l" + strconv.Itoa(n)) }
+
+// Valid reports whether op can be sent: no NUL byte, and a path that is
+// absolute.
+func (op Op) Valid() error {
+	if len(op) == 0 || strings.IndexByte(string(op), 0) >= 0 {
+		return fmt.Errorf("launcher: invalid setup operation %q", string(op))
+	}
+	switch op[0] {
+	case 'b', 'w', 'i', 't', 'h', 'r', 'W':
+		if len(op) < 2 || op[1] != '/' {
+			return fmt.Errorf("launcher: setup path %q is not absolute", string(op[1:]))
+		}
+	}
+	return nil
 }
 
 // ExecError is a launcher's report that it could not run a request or
 // place itself.
 type ExecError struct {
-	Stage string // "request", "setrlimit", "chdir", "execve", "close fds" or "place"
+	Stage string // "request", "setrlimit", "chdir", "execve", "close fds", "place" or "setup"
 	Errno syscall.Errno
 }
 
@@ -130,7 +217,7 @@ func (e *ExecError) Error() string { return e.Stage + ": " + e.Errno.Error() }
 // Unwrap returns the errno, so errors.Is(err, fs.ErrNotExist) works.
 func (e *ExecError) Unwrap() error { return e.Errno }
 
-var stages = [...]string{1: "request", 2: "setrlimit", 3: "chdir", 4: "execve", 5: "close fds", 6: "place"}
+var stages = [...]string{1: "request", 2: "setrlimit", 3: "chdir", 4: "execve", 5: "close fds", 6: "place", 7: "setup"}
 
 // DecodeStatus turns the bytes a launcher wrote on FDStatus instead of
 // Ready, or after a request, into an error: nil for none (EOF after a

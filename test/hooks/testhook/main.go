@@ -69,10 +69,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -80,7 +82,7 @@ import (
 func main() {
 	args := os.Args[1:]
 	if len(args) >= 2 && args[0] == "pidfile" {
-		if err := os.WriteFile(args[1], []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		if err := os.WriteFile(args[1], []byte(strconv.Itoa(hostPid())), 0o644); err != nil {
 			fatal(err)
 		}
 		args = args[2:]
@@ -204,10 +206,10 @@ func run(behaviour string, args []string) int {
 	case "grandchild-holds-stdout":
 		readEnvelope()
 		pid := startHolder(false, true)
-		modify(map[string]any{"pid": os.Getpid(), "grandchild": pid})
+		modify(map[string]any{"pid": hostPid(), "grandchild": pid})
 	case "setsid-daemon":
 		readEnvelope()
-		modify(map[string]any{"pid": os.Getpid(), "grandchild": doubleFork()})
+		modify(map[string]any{"pid": hostPid(), "grandchild": doubleFork()})
 	case "_setsid-mid":
 		// The middle of the double fork: start the holder in a new
 		// session, report its pid on fd 3, exit at once. fd 3 came in
@@ -282,11 +284,11 @@ func run(behaviour string, args []string) int {
 	case "setsid-daemon-hang":
 		readEnvelope()
 		holder := doubleFork()
-		appendLine(arg(args, 0), fmt.Sprint(os.Getpid(), " ", holder))
+		appendLine(arg(args, 0), fmt.Sprint(hostPid(), " ", holder))
 		time.Sleep(60 * time.Second)
 		allow()
 	case "tree-sleep":
-		pids := []string{strconv.Itoa(os.Getpid())}
+		pids := []string{strconv.Itoa(hostPid())}
 		for range atoi(args[min(1, len(args)):], 2) {
 			pids = append(pids, strconv.Itoa(startHolder(false, false)))
 		}
@@ -300,7 +302,7 @@ func run(behaviour string, args []string) int {
 		if err != nil {
 			fatal(err)
 		}
-		modify(map[string]any{"pid": os.Getpid(), "cgroup": string(b)})
+		modify(map[string]any{"pid": hostPid(), "cgroup": string(b)})
 	default:
 		fatal(fmt.Errorf("unknown behaviour %q", behaviour))
 	}
@@ -336,7 +338,56 @@ func startHolder(setsid, inherit bool) int {
 	if err := cmd.Start(); err != nil {
 		fatal(err)
 	}
-	return cmd.Process.Pid
+	return hostPidOf(cmd.Process.Pid)
+}
+
+// hostPid is this process's pid as the host (and the test reading it)
+// sees it. Under hooksupd a hook lives in a PID namespace where
+// os.Getpid is another number; /proc is the host's, and /proc/self
+// names the host pid.
+func hostPid() int {
+	selfOnce.Do(func() {
+		selfPid = os.Getpid()
+		if s, err := os.Readlink("/proc/self"); err == nil {
+			if n, err := strconv.Atoi(s); err == nil {
+				selfPid = n
+			}
+		}
+	})
+	return selfPid
+}
+
+var (
+	selfOnce sync.Once
+	selfPid  int
+)
+
+// hostPidOf translates the pid of a child of this process from this
+// process's PID namespace to the host's (the last NSpid field is the pid
+// in the innermost namespace).
+func hostPidOf(child int) int {
+	if hostPid() == os.Getpid() {
+		return child // not in a PID namespace of its own
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", hostPid()))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			st, err := os.ReadFile("/proc/" + f + "/status")
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(st), "\n") {
+				if ns, ok := strings.CutPrefix(l, "NSpid:"); ok {
+					if fs := strings.Fields(ns); len(fs) > 0 && fs[len(fs)-1] == strconv.Itoa(child) {
+						n, _ := strconv.Atoi(f)
+						return n
+					}
+				}
+			}
+		}
+	}
+	return child
 }
 
 // doubleFork starts the holder through a middle process that exits at
@@ -448,7 +499,7 @@ func daemon(args []string) int {
 		if *deny {
 			reply = map[string]any{"action": "deny", "reason": "denied by testhook daemon", "code": 451}
 		} else {
-			meta := map[string]any{"pid": os.Getpid(), "n": n, "payload": env.Payload}
+			meta := map[string]any{"pid": hostPid(), "n": n, "payload": env.Payload}
 			if steer.Pad > 0 {
 				meta["pad"] = strings.Repeat("x", steer.Pad)
 			}
@@ -587,6 +638,6 @@ func steer(payload json.RawMessage) int {
 		time.Sleep(time.Minute) // not reached
 	}
 	time.Sleep(time.Duration(p.SleepMS) * time.Millisecond)
-	modify(map[string]any{"pid": os.Getpid()})
+	modify(map[string]any{"pid": hostPid()})
 	return 0
 }

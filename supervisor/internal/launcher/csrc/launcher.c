@@ -20,6 +20,30 @@
  *           it reports ready. Self-placement keeps the migration, and the
  *           RCU grace period it may wait for, out of the supervisor, and
  *           the launcher's own start-up pages out of the hook's memcg.
+ *   argv[2..] setup operations, applied in order after placement and
+ *           before 'R' (so a parked launcher already is the hook's
+ *           sandbox; the fire only execs). Each is one letter and an
+ *           argument:
+ *             r<path>  make the mount at <path> and all below it read-only
+ *             W<path>  make the mount at <path> (only) writable again
+ *             b<path>  bind <path> onto itself (recursive), read-only
+ *             w<path>  bind <path> onto itself (recursive), writable
+ *             i<path>  cover the directory <path> with an empty,
+ *                      read-only, mode 000 tmpfs (inaccessible)
+ *             t<path>  mount an empty tmpfs (mode 1777) on <path>
+ *             h<path>  mount an empty tmpfs (mode 0755) on <path>
+ *             L        bring the loopback interface up (new netns)
+ *             P        mount a new procfs on /proc (new PID namespace)
+ *             u<uid>:<gid>[:<g1>,<g2>...]  become that user (setgroups,
+ *                      setresgid, setresuid)
+ *             l<fd>    enforce the Landlock ruleset at <fd>, then close it
+ *             s<hex>   a seccomp filter (struct sock_filter array) to
+ *                      install right before the hook's execve
+ *             c<hex>   the capabilities to keep (bitmask); every other
+ *                      one leaves the bounding, permitted, effective,
+ *                      inheritable and ambient sets. Applied last.
+ *           A failed operation reports the "setup" stage with its errno.
+ *   argv[1] == "K": keeper mode instead (see keeper below).
  *   Request: 32-byte header {u32 magic, u32 total, u32 argc, u32 envc,
  *           u32 flags, u32 0, u64 nofile}, then NUL-terminated strings:
  *           path, dir, argv[argc], env[envc]; total counts everything.
@@ -38,11 +62,28 @@
 #define SYS_exit_group 231
 #define SYS_prlimit64 302
 #define SYS_close_range 436
+#define SYS_poll 7
+#define SYS_rt_sigprocmask 14
+#define SYS_ioctl 16
+#define SYS_socket 41
+#define SYS_setresuid 117
+#define SYS_setresgid 119
+#define SYS_capset 126
+#define SYS_prctl 157
+#define SYS_mount 165
+#define SYS_setgroups 116
+#define SYS_waitid 247
+#define SYS_signalfd4 289
+#define SYS_mount_setattr 442
+#define SYS_seccomp 317
 
 #define EINTR 4
 #define ENOMEM 12
 #define ENOSYS 38
 #define EPROTO 71
+#define EINVAL 22
+#define EPERM 1
+#define ECHILD 10
 
 #define F_SETFD 2
 #define FD_CLOEXEC 1
@@ -62,7 +103,7 @@
 #define FD_PLACE 5
 #define MAX_PLACE 16
 
-enum { STAGE_REQUEST = 1, STAGE_RLIMIT = 2, STAGE_CHDIR = 3, STAGE_EXEC = 4, STAGE_CLOSE = 5, STAGE_PLACE = 6 };
+enum { STAGE_REQUEST = 1, STAGE_RLIMIT = 2, STAGE_CHDIR = 3, STAGE_EXEC = 4, STAGE_CLOSE = 5, STAGE_PLACE = 6, STAGE_SETUP = 7 };
 
 typedef unsigned long size_t;
 typedef unsigned int u32;
@@ -164,6 +205,9 @@ static void place(long argc, char **argv)
 	}
 }
 
+
+#include "sandbox.h"
+
 __attribute__((noreturn, used)) void launcher_main(long *sp)
 {
 	char ready = 'R';
@@ -175,7 +219,10 @@ __attribute__((noreturn, used)) void launcher_main(long *sp)
 	long r;
 	u32 i;
 
+	if (sp[0] >= 2 && ((char **)(sp + 1))[1][0] == 'K' && ((char **)(sp + 1))[1][1] == 0)
+		keeper();
 	place(sp[0], (char **)(sp + 1));
+	setup(sp[0], (char **)(sp + 1));
 	if (sys3(SYS_write, FD_STATUS, (long)&ready, 1) != 1)
 		die(126);
 
@@ -260,6 +307,16 @@ __attribute__((noreturn, used)) void launcher_main(long *sp)
 		fail(STAGE_CLOSE, r);
 	}
 
+	if (filter_len) {
+		struct {
+			unsigned short len;
+			unsigned short pad[3];
+			void *filter;
+		} prog = {(unsigned short)filter_len, {0, 0, 0}, filter};
+
+		if ((r = sys3(SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 0, (long)&prog)) < 0)
+			fail(STAGE_SETUP, r);
+	}
 	r = sys3(SYS_execve, (long)path, (long)argv, (long)envp);
 	fail(STAGE_EXEC, r);
 }

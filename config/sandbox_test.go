@@ -1,0 +1,123 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hooksupd/hooksupd/supervisor"
+)
+
+func TestParseSandbox(t *testing.T) {
+	cfg, err := Parse("s.toml", []byte(`
+[[hook]]
+name = "boxed"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+capabilities = ["CAP_NET_BIND_SERVICE"]
+[hook.sandbox]
+private_network = true
+private_tmp = true
+protect_system = "strict"
+protect_home = true
+read_write_paths = ["/var/lib/boxed"]
+read_only_paths = ["/srv"]
+inaccessible_paths = ["/opt/secret"]
+system_call_filter = ["@system-service", "~@mount"]
+system_call_error_number = "kill"
+allow_unsandboxed = true
+
+[[hook]]
+name = "plain"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+[hook.sandbox]
+protect_system = true
+protect_home = "read-only"
+`))
+	require.NoError(t, err)
+	assert.Equal(t, supervisor.Sandbox{
+		Capabilities:          []string{"CAP_NET_BIND_SERVICE"},
+		PrivateNetwork:        true,
+		PrivateTmp:            true,
+		ProtectSystem:         "strict",
+		ProtectHome:           "true",
+		ReadWritePaths:        []string{"/var/lib/boxed"},
+		ReadOnlyPaths:         []string{"/srv"},
+		InaccessiblePaths:     []string{"/opt/secret"},
+		SystemCallFilter:      []string{"@system-service", "~@mount"},
+		SystemCallErrorNumber: "kill",
+		AllowUnsandboxed:      true,
+	}, cfg.Hooks[0].Sandbox)
+	assert.Equal(t, supervisor.Sandbox{ProtectSystem: "true", ProtectHome: "read-only"}, cfg.Hooks[1].Sandbox)
+}
+
+func TestParseSandboxErrors(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`capabilities = ["CAP_FLY"]`, `capabilities: unknown capability "CAP_FLY"`},
+		{"[hook.sandbox]\nprotect_system = \"ultra\"", `protect_system`},
+		{"[hook.sandbox]\nprotect_home = 3", `protect_home`},
+		{"[hook.sandbox]\nread_only_paths = [\"rel/ative\"]", `not a clean absolute path`},
+		{"[hook.sandbox]\nprivate_netwrok = true", `private_network`},
+	} {
+		_, err := Parse("s.toml", []byte("[[hook]]\nevent = \"pre_store\"\ncommand = \"/bin/true\"\npriority = 1\ntimeout_ms = 1000\nnamespace = \"*\"\n"+c.body+"\n"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want an error about %s", c.body, err, c.want)
+		}
+	}
+	_, err := Parse("s.toml", []byte("[supervisor]\ndynamic_users = \"10-20\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "dynamic_users") {
+		t.Errorf("dynamic_users 10-20: %v", err)
+	}
+}
+
+// TestDynamicUsers: as root with [supervisor] dynamic_users, hooks that
+// name no user get distinct unprivileged ids; user = "root" stays root.
+func TestDynamicUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dynamic users apply only when hooksupd runs as root")
+	}
+	cfg, err := Parse("d.toml", []byte(`
+[supervisor]
+dynamic_users = "default"
+[[hook]]
+name = "a"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+[[hook]]
+name = "b"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+[[hook]]
+name = "r"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+user = "root"
+`))
+	require.NoError(t, err)
+	a, b, r := cfg.Hooks[0], cfg.Hooks[1], cfg.Hooks[2]
+	assert.True(t, a.DynamicUser && b.DynamicUser && !r.DynamicUser)
+	assert.NotEqual(t, a.UID, b.UID)
+	for _, h := range []Hook{a, b} {
+		assert.True(t, h.UID >= 61184 && h.UID <= 65519 && h.GID == h.UID, "%s: %d:%d", h.Name, h.UID, h.GID)
+	}
+	assert.Equal(t, uint32(0), r.UID)
+}
