@@ -402,3 +402,17 @@ func TestParseUserGroup(t *testing.T) {
 		assert.Equal(t, tc.gid, cfg.Hooks[0].GID, tc.kv)
 	}
 }
+
+// [enforce] mode is read case-insensitively and trimmed, as the Rust
+// executor reads it; anything else is still an error naming the value.
+func TestEnforceModeCaseInsensitive(t *testing.T) {
+	for in, want := range map[string]string{"ADVISORY": "advisory", "  Enforce  ": "enforce", "off": "off"} {
+		cfg, err := Parse("hooks.toml", []byte("[enforce]\nmode = \""+in+"\"\n"))
+		if err != nil || cfg.Enforce.Mode != want {
+			t.Errorf("mode %q: %+v %v, want %q", in, cfg, err, want)
+		}
+	}
+	if _, err := Parse("hooks.toml", []byte("[enforce]\nmode = \"Bogus\"\n")); err == nil || !strings.Contains(err.Error(), `"Bogus" is not one of`) {
+		t.Errorf("bad mode: %v", err)
+	}
+}

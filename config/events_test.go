@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The catalog is exactly the seed's 22 events (seed-spec §2 and §5).
+// The catalog is exactly the seed's 22 events (docs/seed-compatibility.md).
 func TestBuiltinEvents(t *testing.T) {
 	type row struct {
 		class    string

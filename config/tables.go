@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,6 +208,13 @@ func (d *cfgDecoder) decodeEvent(i int, m map[string]any, events map[string]Even
 // decodeEnforce decodes [enforce]: the seed's presence gate.
 func decodeEnforce(t *cfgTable, events map[string]Event) Enforce {
 	e := Enforce{Mode: "off"}
+	// Case-insensitive and trimmed, as the Rust executor reads it
+	// ("ADVISORY", "  Enforce  ").
+	if v, ok := t.get("mode"); ok {
+		if s, isStr := v.(string); isStr && slices.Contains(enforceModes, strings.ToLower(strings.TrimSpace(s))) {
+			t.m["mode"] = strings.ToLower(strings.TrimSpace(s))
+		}
+	}
 	if s, ok := t.enum("mode", enforceModes...); ok {
 		e.Mode = s
 	}

@@ -130,7 +130,7 @@ type Limits struct {
 // IsZero reports whether no limit is set.
 func (l Limits) IsZero() bool { return l == Limits{} }
 
-// Enforce is the [enforce] table: the seed's PE-1 presence gate.
+// Enforce is the [enforce] table: the seed's presence-gate presence gate.
 type Enforce struct {
 	Mode           string // "off", "advisory", "enforce"
 	RequiredEvents []string

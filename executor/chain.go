@@ -21,7 +21,7 @@ import (
 type chainHook struct {
 	// hook is the configured hook, unchanged: executors are resolved from
 	// it, so a forced fail mode never creates a second executor (seed
-	// weakness: PE-1 duplicated executors).
+	// weakness: presence-gate duplicated executors).
 	hook     config.Hook
 	failMode config.FailMode
 	metrics  *HookMetrics
@@ -49,7 +49,7 @@ type chain struct {
 	logger  *slog.Logger
 	// violations is the dispatcher-wide timeout-violation counter: bumped
 	// when the class deadline is exhausted before a hook and when a hook
-	// times out (seed timeouts.rs).
+	// times out (docs/seed-compatibility.md).
 	violations *atomic.Uint64
 }
 
@@ -107,19 +107,19 @@ func (c *chain) selectHooks(namespaces []string) []*chainHook {
 func (c *chain) honoursModify() bool { return c.event.Kind != config.KindNotify && c.event.Pre }
 func (c *chain) honoursDeny() bool   { return c.event.Kind != config.KindNotify }
 
-// fire runs the chain (seed §4.2) and always returns a Result.
+// fire runs the chain (docs/seed-compatibility.md) and always returns a Result.
 //
 // One context bounds the chain: the caller's ctx narrowed by the event's
 // class deadline. Each hook gets that context narrowed by its own timeout
 // and nothing else: the chain never abandons a running Fire on a timer of
-// its own (seed weakness 4, where an outer timer dropped a daemon exchange
+// its own (docs/seed-compatibility.md
 // without its reset). It waits for Fire to return, and executors return
 // only after their cleanup has run.
 //
 // When exactly one namespace is given and the payload is a JSON object,
 // payload["namespace"] is overwritten with it before the first hook: the
-// namespace is resolved by the host, never taken from the body (seed
-// §4.6).
+// namespace is resolved by the host, never taken from the body (see
+// docs/seed-compatibility.md).
 func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawMessage) *Result {
 	res := &Result{Decision: ActionAllow}
 	hooks := c.selectHooks(namespaces)
@@ -145,7 +145,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 	for _, ch := range hooks {
 		h := &ch.hook
 		if chainCtx.Err() != nil {
-			// Budget is gone before this hook could start (seed §4.2 3b).
+			// Budget is gone before this hook could start (docs/seed-compatibility.md 3b).
 			c.violations.Add(1)
 			ch.metrics.count(ErrorKind(ErrDeadlineExhausted))
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceSkipped,
@@ -283,7 +283,7 @@ func denyResult(res *Result, reason string, code int) *Result {
 	return res
 }
 
-// chainState is the in-flight state of one fire (seed §4.2 step 4).
+// chainState is the in-flight state of one fire (docs/seed-compatibility.md step 4).
 type chainState struct {
 	cur      json.RawMessage // payload the next hook sees, when obj is nil or clean
 	obj      *object         // parsed payload once a delta was overlaid

@@ -177,7 +177,7 @@ func decisions(res *Result) []string {
 	return out
 }
 
-// TestChainStateMachine covers every row of seed-spec §4.2's table and
+// TestChainStateMachine covers every row of docs/seed-compatibility.md's table and
 // step 5.
 func TestChainStateMachine(t *testing.T) {
 	const payload = `{"content":"a","title":"t"}`
@@ -405,7 +405,7 @@ func TestChainHookBudget(t *testing.T) {
 }
 
 // TestChainWaitsForExecutor: the chain never abandons a Fire that
-// outlives its budget (seed weakness 4): it returns only after the
+// outlives its budget (docs/seed-compatibility.md): it returns only after the
 // executor has returned, i.e. after the executor's cleanup ran.
 func TestChainWaitsForExecutor(t *testing.T) {
 	var cleaned atomic.Bool

@@ -16,7 +16,7 @@ import (
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
-// Restart policy of daemon children (anchors §3 pitfall 21): exponential
+// Restart policy of daemon children (docs/pitfalls.md #21): exponential
 // backoff with jitter, reset after a healthy run.
 const (
 	restartBase    = 100 * time.Millisecond

@@ -12,7 +12,7 @@ func strp(s string) *string { return &s }
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
 
-// TestParseDecisionRules walks seed-spec §3.3 rule by rule, in order.
+// TestParseDecisionRules walks docs/seed-compatibility.md rule by rule, in order.
 func TestParseDecisionRules(t *testing.T) {
 	tests := []struct {
 		name string

@@ -390,7 +390,7 @@ func processAlive(pid int) bool {
 
 // TestDispatcherReloadDaemons: a reload that leaves a daemon hook's child
 // settings alone keeps its process; one that removes the hook stops it
-// once the old generation has drained (seed weakness 3).
+// once the old generation has drained (docs/seed-compatibility.md).
 func TestDispatcherReloadDaemons(t *testing.T) {
 	needSh(t)
 	leakChecks(t)

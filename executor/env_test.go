@@ -1,11 +1,15 @@
 package executor
 
 import (
+	"context"
+	"errors"
 	"os"
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hooksupd/hooksupd/config"
 	"github.com/hooksupd/hooksupd/supervisor"
@@ -99,5 +103,16 @@ func TestPlanCarriesSandbox(t *testing.T) {
 	}
 	if c := p.spec.Credential; c == nil || c.UID != 61001 || c.GID != 61001 {
 		t.Errorf("dynamic user credential %+v", c)
+	}
+}
+
+// A timeout names the budget the hook had, not only how long it ran.
+func TestTimeoutErrorNamesBudget(t *testing.T) {
+	start := time.Now()
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(200*time.Millisecond))
+	defer cancel()
+	err := timeoutError(ctx, start)
+	if !errors.Is(err, ErrTimeout) || !strings.HasPrefix(err.Error(), "hook timed out after 200ms budget (") {
+		t.Errorf("timeout error %q", err)
 	}
 }

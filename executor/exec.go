@@ -20,7 +20,7 @@ import (
 const (
 	// exitDrainBound is how long a fire waits for stdout/stderr EOF after
 	// the direct child has exited. Longer means a process the hook left
-	// behind still holds a pipe (anchors §3 pitfall 1): the tree is
+	// behind still holds a pipe (docs/pitfalls.md #1): the tree is
 	// killed instead of letting the fire hang into its timeout.
 	exitDrainBound = 100 * time.Millisecond
 	// killDrainBound is how long a fire waits for EOF after that kill.
@@ -60,12 +60,17 @@ func exitError(st supervisor.ExitStatus) error {
 }
 
 // timeoutError reports a fire whose ctx ended after it had started.
+//
+// The message names the budget the hook had (its timeout_ms, or what was
+// left of the event's class deadline), so a reader can tell a slow hook
+// from a tight budget.
 func timeoutError(ctx context.Context, start time.Time) error {
-	return &hookError{
-		kind:  ErrTimeout,
-		msg:   fmt.Sprintf("hook timed out after %dms", time.Since(start).Milliseconds()),
-		cause: ctx.Err(),
+	elapsed := time.Since(start).Milliseconds()
+	msg := fmt.Sprintf("hook timed out after %dms", elapsed)
+	if dl, ok := ctx.Deadline(); ok {
+		msg = fmt.Sprintf("hook timed out after %dms budget (%dms elapsed)", dl.Sub(start).Round(time.Millisecond).Milliseconds(), elapsed)
 	}
+	return &hookError{kind: ErrTimeout, msg: msg, cause: ctx.Err()}
 }
 
 // oomError reports a tree killed by its memory limit, naming the limit.

@@ -15,7 +15,7 @@ const (
 	enforceEnforce  = "enforce"
 )
 
-// gate is the seed's PE-1 enforcement gate (enforce.rs). It runs around the
+// gate is the seed's presence-gate enforcement gate (enforce.rs). It runs around the
 // chain, never inside it: an empty chain cannot apply a fail mode, so the
 // absence of a required hook has to be caught before the chain runs.
 type gate struct {

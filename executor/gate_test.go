@@ -160,7 +160,7 @@ func TestPreflight(t *testing.T) {
 	}
 }
 
-// Namespace gating (seed §4.6): which hooks a fire reaches, and the
+// Namespace gating (docs/seed-compatibility.md): which hooks a fire reaches, and the
 // payload namespace the host resolved.
 
 func TestChainNamespaces(t *testing.T) {
@@ -204,7 +204,7 @@ func TestChainNamespaces(t *testing.T) {
 }
 
 // TestChainNamespaceOverwrite: with exactly one namespace the payload's
-// "namespace" is the resolved one, whatever the body said (seed §4.6).
+// "namespace" is the resolved one, whatever the body said (docs/seed-compatibility.md).
 func TestChainNamespaceOverwrite(t *testing.T) {
 	tests := []struct {
 		nss      []string

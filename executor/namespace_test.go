@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// The seed's matches_namespace cases (seed-spec §1.1, FBL-29 #2343).
+// The seed's matches_namespace cases (docs/seed-compatibility.md, FBL-29 #2343).
 func TestMatchNamespace(t *testing.T) {
 	for _, tc := range []struct {
 		pattern, ns string

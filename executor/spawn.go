@@ -11,7 +11,7 @@ import (
 )
 
 // spawnBackoff is the seed's retry ladder for transient spawn errors
-// (#1207): no sleep before the first attempt, then these sleeps, so at
+// (docs/seed-compatibility.md, spawn retries): no sleep before the first attempt, then these sleeps, so at
 // most five attempts and about 1.26 s of sleep. Unlike the seed, every
 // sleep is inside the fire's ctx: the ladder ends the moment the fire's
 // budget does.

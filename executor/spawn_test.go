@@ -79,7 +79,7 @@ func TestSpawnLadderExhausted(t *testing.T) {
 }
 
 // TestSpawnLadderInsideDeadline: the ladder never outlives the fire
-// (seed §8.8: the seed's ladder ran outside timeout_ms).
+// (docs/seed-compatibility.md: the seed's ladder ran outside timeout_ms).
 func TestSpawnLadderInsideDeadline(t *testing.T) {
 	b := &ladderBackend{forever: spawnErrno(syscall.EAGAIN)}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

@@ -217,7 +217,7 @@ func TestConformanceSignal(t *testing.T) {
 }
 
 // TestConformanceKillTree: Kill ends the child and the grandchildren that
-// hold its stdout, so the reader sees EOF at once (pitfall 1).
+// hold its stdout, so the reader sees EOF at once (docs/pitfalls.md #1).
 func TestConformanceKillTree(t *testing.T) {
 	conform(t, func(t *testing.T, b Backend) {
 		p := cfStart(t, b, cfSh(`sleep 60 & sleep 60 & echo ready; wait`))

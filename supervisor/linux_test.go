@@ -435,7 +435,7 @@ func TestLinuxSetsidDaemonKilled(t *testing.T) {
 
 // TestLinuxOnlyStdioFDs: the hook gets fds 0, 1 and 2 and nothing else,
 // not even a descriptor the supervisor leaked without O_CLOEXEC
-// (pitfall 16).
+// (docs/pitfalls.md #16).
 func TestLinuxOnlyStdioFDs(t *testing.T) {
 	b := lxNew(t, linuxConfig{})
 	var leak [2]int

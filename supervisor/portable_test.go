@@ -227,7 +227,7 @@ func TestPortableSpawnError(t *testing.T) {
 }
 
 // TestPortableKillTree: Kill reaches a grandchild through the process
-// group (anchors §3 pitfall 1: a grandchild holding stdout).
+// group (docs/pitfalls.md #1: a grandchild holding stdout).
 func TestPortableKillTree(t *testing.T) {
 	testutil.RequireLinux(t)
 	testutil.CheckFDLeak(t)
@@ -364,7 +364,7 @@ func TestPortableCloseKillsAndRefuses(t *testing.T) {
 }
 
 // TestPortableOnlyStdio: the child gets fds 0, 1 and 2 and nothing else
-// (anchors §3 pitfall 16), even while this process has other fds open.
+// (docs/pitfalls.md #16), even while this process has other fds open.
 func TestPortableOnlyStdio(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		testutil.SkipOrFail(t, "needs /proc")

@@ -18,7 +18,7 @@ const portableKillMechanism = "process group"
 // closeInheritedFDs marks every fd above 2 close-on-exec. Go opens all of
 // its own fds with O_CLOEXEC, but fds this process inherited without it
 // (from a careless parent, a shell, a test harness) would otherwise pass
-// through every exec into every hook (anchors §3 pitfall 16; os/exec has
+// through every exec into every hook (docs/pitfalls.md #16; os/exec has
 // no close_range in the child). Run before every start: an fd opened
 // without close-on-exec after the backend was created (cgo code, a raw
 // syscall.Open) must not reach the next child either.

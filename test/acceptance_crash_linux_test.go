@@ -314,8 +314,8 @@ func (r *reexec) wait() {
 // TestAcceptCrashLeavesNothing: a supervisor is SIGKILLed while 10 exec
 // hooks run, each with two grandchildren, and three daemons live. Its
 // direct children die with it (Pdeathsig from the spawning thread, which
-// must survive thread churn: pitfall 3); starting again with the same
-// hooks.toml kills the grandchildren and removes every group (pitfall 4).
+// must survive thread churn: docs/pitfalls.md #3); starting again with the same
+// hooks.toml kills the grandchildren and removes every group (docs/pitfalls.md #4).
 //
 // "alone": the restarted instance takes over the crashed one's subtree.
 // "beside-live": another instance holds the subtree name throughout, so
@@ -391,7 +391,7 @@ limits.pids_max = 8`)), 0o644); err != nil {
 		before, _ := strconv.Atoi(f[1])
 		after, _ := strconv.Atoi(f[2])
 		if before == 0 || after != before || f[3] != "0" {
-			t.Errorf("daemon %d after thread churn: pid %d, %s restarts; want the same child (pitfall 3)", before, after, f[3])
+			t.Errorf("daemon %d after thread churn: pid %d, %s restarts; want the same child (docs/pitfalls.md #3)", before, after, f[3])
 		}
 		daemons = append(daemons, after)
 	}

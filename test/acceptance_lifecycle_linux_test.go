@@ -26,7 +26,7 @@ import (
 // TestAccept1000ForkingFires: 1000 fires of a capped hook that forks a
 // sleeping child and exits leave no zombie, no hook process, no fd and no
 // pidfd behind (pitfalls 5 and 6), and no group once the backend is closed
-// (pitfall 9). A canary checks meanwhile that no descriptor of this
+// (docs/pitfalls.md #9). A canary checks meanwhile that no descriptor of this
 // process is closed by someone who does not own it (a double close).
 func TestAccept1000ForkingFires(t *testing.T) {
 	if testing.Short() {

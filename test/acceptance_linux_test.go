@@ -308,7 +308,7 @@ limits.pids_max = 32`, timeout.Milliseconds(), file)), &logBuf{})
 // TestAcceptStdioAndEnvFromConfig: through hooks.toml, a capped hook sees
 // fds 0, 1 and 2 only, even while the supervisor holds a descriptor
 // opened without O_CLOEXEC, and an environment of exactly what the config
-// names (pitfall 16).
+// names (docs/pitfalls.md #16).
 func TestAcceptStdioAndEnvFromConfig(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckFDLeak(t)

@@ -17,7 +17,7 @@ import (
 )
 
 // token fires the daemon with a per-fire token and returns the reply,
-// checking that the reply carries that token and no other (seed §8.4b:
+// checking that the reply carries that token and no other (docs/seed-compatibility.md:
 // order is the only correlation, so a stale reply would show up here).
 func (s *suite) token(h *config.Hook, tok string, timeout time.Duration) daemonReply {
 	s.t.Helper()

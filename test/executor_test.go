@@ -54,7 +54,7 @@ func TestExecDecisions(t *testing.T) {
 }
 
 // TestExecTimeout: a hook sleeping past its deadline is killed with its
-// tree and the fire returns within timeout + 200 ms (seed §8.1, §8.4).
+// tree and the fire returns within timeout + 200 ms (docs/seed-compatibility.md).
 func TestExecTimeout(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
 		pidfile := filepath.Join(t.TempDir(), "pid")
@@ -81,7 +81,7 @@ func TestExecTimeout(t *testing.T) {
 }
 
 // TestExecFloodStdout: 10 MiB on stdout before reading stdin must not
-// deadlock (seed §8.6): the cap kills the tree and the fire fails fast
+// deadlock (docs/seed-compatibility.md): the cap kills the tree and the fire fails fast
 // with a decode error.
 func TestExecFloodStdout(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
@@ -127,7 +127,7 @@ func TestExecBadOutput(t *testing.T) {
 
 // TestExecUnreadStdin: a hook that answers without reading a 1 MiB
 // envelope makes the write fail with EPIPE; that is not an I/O error when
-// it then exits 0 with a decision (seed §8.6).
+// it then exits 0 with a decision (docs/seed-compatibility.md).
 func TestExecUnreadStdin(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
 		payload := `{"content":"` + strings.Repeat("x", 1<<20) + `"}`
@@ -160,7 +160,7 @@ func TestExecStderrNeverInErrors(t *testing.T) {
 }
 
 // TestExecGrandchildHoldsStdout: the direct child answers and exits while
-// a grandchild keeps stdout open (anchors §3 pitfall 1). The fire ends
+// a grandchild keeps stdout open (docs/pitfalls.md #1). The fire ends
 // well inside its timeout and the grandchild is killed.
 func TestExecGrandchildHoldsStdout(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
@@ -233,7 +233,7 @@ func TestExecEnvExact(t *testing.T) {
 }
 
 // TestExecOnlyStdio: the child has fds 0, 1, 2 and nothing else
-// (anchors §3 pitfall 16).
+// (docs/pitfalls.md #16).
 func TestExecOnlyStdio(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *suite) {
 		var m struct{ FDs []int }

@@ -1,6 +1,6 @@
 package test
 
-// Pitfalls of anchors.md §3 that need Linux (cgroups, pidfds, threads).
+// Pitfalls of docs/pitfalls.md that need Linux (cgroups, pidfds, threads).
 // Those pinned on every backend are in pitfalls_test.go, the seccomp ones
 // in pitfalls_seccomp_linux_test.go; README.md maps each pitfall to the
 // tests that pin it.

@@ -44,7 +44,7 @@ type seccompReport struct {
 
 // seccompSupervisor runs a Dispatcher from the test's hooks.toml in a process
 // whose seccomp filter answers one syscall with an errno, as old container
-// profiles do (pidfd_open: pitfall 7; clone3: pitfall 8). It fires
+// profiles do (pidfd_open: docs/pitfalls.md #7; clone3: docs/pitfalls.md #8). It fires
 // pre_store (and pre_delete when configured) and prints a seccompReport.
 func seccompSupervisor() int {
 	var rep seccompReport

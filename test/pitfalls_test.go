@@ -2,7 +2,7 @@
 
 package test
 
-// Pitfalls of anchors.md §3 pinned on every backend (portable and Linux);
+// Pitfalls of docs/pitfalls.md pinned on every backend (portable and Linux);
 // the Linux-only ones are in pitfalls_linux_test.go and
 // pitfalls_seccomp_linux_test.go. README.md maps each pitfall to its tests.
 

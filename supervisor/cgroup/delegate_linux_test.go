@@ -71,7 +71,7 @@ func ownUnified() string {
 // Where the cgroups go under delegation (systemd Delegate=yes): the
 // supervisor moves itself into a "supervisor" leaf and puts its subtree
 // beside it, with the controllers enabled — only when it is alone in its
-// cgroup (pitfall 13, no internal processes).
+// cgroup (docs/pitfalls.md #13, no internal processes).
 func TestV2DelegatedCgroup(t *testing.T) {
 	requireUnified(t)
 	testutil.CheckFDLeak(t)
