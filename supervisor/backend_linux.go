@@ -405,8 +405,8 @@ func limitNames(l Limits) string {
 	return strings.Join(names, ", ")
 }
 
-// notSupportedError wraps a cause so that both it and ErrNotSupported
-// match with errors.Is (cgroup.ErrNotSupported is a different sentinel).
+// notSupportedError marks a cause that does not wrap ErrNotSupported (an
+// errno from the kernel, say) as one, keeping the cause matchable too.
 type notSupportedError struct{ err error }
 
 func (e *notSupportedError) Error() string   { return e.err.Error() }

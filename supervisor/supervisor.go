@@ -18,6 +18,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/errs"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -25,7 +27,7 @@ var (
 	// ErrNotSupported is wrapped by every error about a kernel or platform
 	// feature that is missing. A limit that was asked for and cannot be
 	// enforced is such an error unless Spec.AllowUncapped is set.
-	ErrNotSupported = errors.New("not supported")
+	ErrNotSupported = errs.ErrNotSupported
 	// ErrOOMKilled reports a process (tree) killed by its memory limit. It
 	// is derived from the group's oom_kill counter, never guessed from
 	// SIGKILL.

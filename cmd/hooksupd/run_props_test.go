@@ -284,7 +284,7 @@ func TestRunQuietByDefault(t *testing.T) {
 	testutil.RequireRoot(t)
 	requireLinuxBackend(t)
 	pidfile := filepath.Join(t.TempDir(), "pid")
-	cmd, _, _ := startHooksupd(t, "", "run", "--backend", "linux", "--", "sh", "-c", "echo $$ > "+pidfile+"; sleep 60")
+	cmd, _, _ := startHooksupd(t, "", "run", "--backend", "linux", "--", "sh", "-c", hostPid+"; echo $me > "+pidfile+"; sleep 60")
 	pids := readPids(t, pidfile, 1, 10*time.Second)
 	_ = cmd.Process.Kill() // no cleanup: its groups stay behind
 	_ = cmd.Wait()

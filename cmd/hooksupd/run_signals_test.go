@@ -172,7 +172,7 @@ wait; wait; echo done`
 			detach = "setsid "
 		}
 		cmd, _, _ = startSupervisor(t, nil, "", binPath, "run", "--backend", b, "--", "sh", "-c",
-			detach+`sleep 60 </dev/null >/dev/null 2>&1 & echo $! > `+pidfile+`; exec sleep 60`)
+			detach+`sleep 60 </dev/null >/dev/null 2>&1 & `+hostPid+`; `+hostKid+`; echo $kid > `+pidfile+`; exec sleep 60`)
 		pids := readPids(t, pidfile, 1, 10*time.Second)
 		if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
 			t.Fatal(err)

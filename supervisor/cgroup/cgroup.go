@@ -13,12 +13,13 @@
 package cgroup
 
 import (
-	"errors"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/errs"
 )
 
 // ErrNotSupported is wrapped by errors about missing cgroup features.
-var ErrNotSupported = errors.New("not supported")
+var ErrNotSupported = errs.ErrNotSupported
 
 // Mode is the cgroup layout of the host.
 type Mode int

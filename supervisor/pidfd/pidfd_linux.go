@@ -1,20 +1,20 @@
 package pidfd
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/hooksupd/hooksupd/internal/errs"
 	"golang.org/x/sys/unix"
 )
 
 // ErrNotSupported is wrapped by Probe's error when the kernel lacks a
 // pidfd feature (pidfd_open and pidfd_send_signal need 5.3, waitid
 // P_PIDFD 5.4).
-var ErrNotSupported = errors.New("pidfd: not supported")
+var ErrNotSupported = errs.ErrNotSupported
 
 var probeOnce = sync.OnceValue(probe)
 
