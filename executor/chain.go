@@ -147,9 +147,9 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 		if chainCtx.Err() != nil {
 			// Budget is gone before this hook could start (docs/seed-compatibility.md 3b).
 			c.violations.Add(1)
-			ch.metrics.count(ErrorKind(ErrDeadlineExhausted))
+			ch.metrics.count(KindDeadlineExhausted.String())
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceSkipped,
-				Error: ErrorKind(ErrDeadlineExhausted)})
+				Error: KindDeadlineExhausted.String()})
 			if ch.failMode == config.FailClosed {
 				c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=closed, denying",
 					"hook", h.Name, "event", c.event.Name)
@@ -162,7 +162,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 
 		dec, dur, err := c.fireOne(chainCtx, ch, st.payload())
 		if err != nil {
-			kind := ErrorKind(err)
+			kind := KindOf(err).String()
 			if errors.Is(err, ErrTimeout) {
 				c.violations.Add(1)
 			}
@@ -257,7 +257,7 @@ func (c *chain) fireOne(chainCtx context.Context, ch *chainHook, payload json.Ra
 			err = &DecodeError{Kind: DecodeUnknownAction, Action: string(dec.Action)}
 		}
 	}
-	if err != nil && ErrorKind(err) == "internal" && errors.Is(err, context.DeadlineExceeded) {
+	if err != nil && KindOf(err) == KindInternal && errors.Is(err, context.DeadlineExceeded) {
 		// An executor that let the bare context error through still timed out.
 		err = fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
@@ -268,9 +268,9 @@ func (c *chain) fireOne(chainCtx context.Context, ch *chainHook, payload json.Ra
 // started: spawn, policy, support, slot, availability and shutdown failures
 // happen before it.
 func hookRan(err error) bool {
-	switch ErrorKind(err) {
-	case "spawn", "policy", "not_supported", "dropped", "daemon_unavailable", "closed",
-		"deadline_exhausted", "unknown_event":
+	switch KindOf(err) {
+	case KindSpawn, KindPolicy, KindNotSupported, KindDropped, KindDaemonUnavailable, KindClosed,
+		KindDeadlineExhausted, KindUnknownEvent:
 		return false
 	}
 	return true

@@ -146,8 +146,8 @@ func checkDecodeErr(t *testing.T, err error, kind DecodeKind) {
 	if de.Kind != kind {
 		t.Errorf("kind = %s, want %s (%v)", de.Kind, kind, err)
 	}
-	if ErrorKind(err) != "decode" {
-		t.Errorf("ErrorKind = %q, want decode", ErrorKind(err))
+	if KindOf(err).String() != "decode" {
+		t.Errorf("ErrorKind = %q, want decode", KindOf(err).String())
 	}
 	if !strings.HasPrefix(err.Error(), "hook decision decode failed: ") {
 		t.Errorf("message %q lacks the decode prefix", err)

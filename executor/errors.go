@@ -40,47 +40,80 @@ var (
 	ErrClosed = errors.New("executor closed")
 )
 
-// kinds maps each sentinel to the short name used in traces, metrics and
-// CLI output. Order matters: the first match wins (OOM before exit).
-var kinds = []struct {
+// Kind is the category of a hook runtime error: which sentinel it wraps.
+// Its String form is what traces, metrics labels and the CLI show.
+type Kind uint8
+
+// The kinds, in the order KindOf tests them: the first sentinel an error
+// wraps decides (an OOM kill is also a non-zero exit, and is OOM).
+const (
+	KindNone Kind = iota // no error
+	KindOOMKilled
+	KindTimeout
+	KindDeadlineExhausted
+	KindPolicy
+	KindNotSupported
+	KindSpawn
+	KindDecode
+	KindExit
+	KindDropped
+	KindDaemonUnavailable
+	KindIO
+	KindUnknownEvent
+	KindClosed
+	KindInternal // wraps none of the sentinels
+	numKinds
+)
+
+var kindInfo = [numKinds]struct {
 	err  error
 	name string
 }{
-	{ErrOOMKilled, "oom_killed"},
-	{ErrTimeout, "timeout"},
-	{ErrDeadlineExhausted, "deadline_exhausted"},
-	{ErrPolicyRefused, "policy"},
-	{ErrNotSupported, "not_supported"},
-	{ErrSpawn, "spawn"},
-	{ErrDecode, "decode"},
-	{ErrExit, "exit"},
-	{ErrDropped, "dropped"},
-	{ErrDaemonUnavailable, "daemon_unavailable"},
-	{ErrIO, "io"},
-	{ErrUnknownEvent, "unknown_event"},
-	{ErrClosed, "closed"},
+	KindNone:              {nil, ""},
+	KindOOMKilled:         {ErrOOMKilled, "oom_killed"},
+	KindTimeout:           {ErrTimeout, "timeout"},
+	KindDeadlineExhausted: {ErrDeadlineExhausted, "deadline_exhausted"},
+	KindPolicy:            {ErrPolicyRefused, "policy"},
+	KindNotSupported:      {ErrNotSupported, "not_supported"},
+	KindSpawn:             {ErrSpawn, "spawn"},
+	KindDecode:            {ErrDecode, "decode"},
+	KindExit:              {ErrExit, "exit"},
+	KindDropped:           {ErrDropped, "dropped"},
+	KindDaemonUnavailable: {ErrDaemonUnavailable, "daemon_unavailable"},
+	KindIO:                {ErrIO, "io"},
+	KindUnknownEvent:      {ErrUnknownEvent, "unknown_event"},
+	KindClosed:            {ErrClosed, "closed"},
+	KindInternal:          {nil, "internal"},
 }
 
-// ErrorKind returns the short category name of err ("timeout",
-// "oom_killed", "spawn", ...), "" for nil and "internal" for an error that
-// wraps none of the sentinels.
-func ErrorKind(err error) string {
-	if err == nil {
-		return ""
+// String is the kind's short name ("timeout", "oom_killed", ...; "" for
+// KindNone).
+func (k Kind) String() string {
+	if k >= numKinds {
+		return "internal"
 	}
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			return k.name
+	return kindInfo[k].name
+}
+
+// KindOf returns the kind of err: KindNone for nil, KindInternal for an
+// error that wraps none of the sentinels.
+func KindOf(err error) Kind {
+	if err == nil {
+		return KindNone
+	}
+	for k := KindOOMKilled; k < KindInternal; k++ {
+		if errors.Is(err, kindInfo[k].err) {
+			return k
 		}
 	}
-	return "internal"
+	return KindInternal
 }
 
-// ErrorKinds lists every kind ErrorKind can return, for metrics labels.
-func ErrorKinds() []string {
-	out := make([]string, 0, len(kinds)+1)
-	for _, k := range kinds {
-		out = append(out, k.name)
+// errorKindNames lists the name of every error kind, for metrics labels.
+func errorKindNames() []string {
+	out := make([]string, 0, numKinds-1)
+	for k := KindOOMKilled; k < numKinds; k++ {
+		out = append(out, k.String())
 	}
-	return append(out, "internal")
+	return out
 }

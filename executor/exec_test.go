@@ -59,10 +59,10 @@ func TestExitErrorMessages(t *testing.T) {
 		t.Errorf("%v", e)
 	}
 	e := exitError(supervisor.ExitStatus{Code: -1, Signal: syscall.SIGKILL})
-	if e.Error() != "hook child exited (signal 9: killed)" || ErrorKind(e) != "exit" {
+	if e.Error() != "hook child exited (signal 9: killed)" || KindOf(e).String() != "exit" {
 		t.Errorf("%v", e)
 	}
-	if e := oomError(supervisor.Limits{MemoryMax: 1 << 20}); ErrorKind(e) != "oom_killed" || !strings.Contains(e.Error(), "memory_max 1048576") {
+	if e := oomError(supervisor.Limits{MemoryMax: 1 << 20}); KindOf(e).String() != "oom_killed" || !strings.Contains(e.Error(), "memory_max 1048576") {
 		t.Errorf("%v", e)
 	}
 }

@@ -23,7 +23,7 @@ var latencyBounds = func() []time.Duration {
 // actions, then every ErrorKind. Anything else is counted as "internal".
 var outcomeNames = func() []string {
 	out := []string{string(ActionAllow), string(ActionModify), string(ActionDeny), string(ActionAskUser)}
-	return append(out, ErrorKinds()...)
+	return append(out, errorKindNames()...)
 }()
 
 var outcomeIndex = func() map[string]int {

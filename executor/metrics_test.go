@@ -108,7 +108,7 @@ func TestMetricsOutcomes(t *testing.T) {
 	if _, ok := s.Outcomes["modify"]; ok {
 		t.Error("zero outcomes are listed")
 	}
-	for _, k := range ErrorKinds() {
+	for _, k := range errorKindNames() {
 		if _, ok := outcomeIndex[k]; !ok {
 			t.Errorf("error kind %q has no counter", k)
 		}

@@ -86,7 +86,7 @@ func TestSpawnLadderInsideDeadline(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := spawn(ctx, b, ladderSpec(), ladderLog())
-	if !errors.Is(err, ErrTimeout) || ErrorKind(err) != "timeout" {
+	if !errors.Is(err, ErrTimeout) || KindOf(err).String() != "timeout" {
 		t.Errorf("err = %v", err)
 	}
 	if d := time.Since(start); d > 150*time.Millisecond {

@@ -113,8 +113,8 @@ limits.memory_max = "64M"`), log)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = ex.Fire(ctx, "pre_store", json.RawMessage(`{}`))
-	if !errors.Is(err, executor.ErrOOMKilled) || !errors.Is(err, supervisor.ErrOOMKilled) || executor.ErrorKind(err) != "oom_killed" {
-		t.Errorf("executor error = %v (kind %q), want ErrOOMKilled", err, executor.ErrorKind(err))
+	if !errors.Is(err, executor.ErrOOMKilled) || !errors.Is(err, supervisor.ErrOOMKilled) || executor.KindOf(err).String() != "oom_killed" {
+		t.Errorf("executor error = %v (kind %q), want ErrOOMKilled", err, executor.KindOf(err).String())
 	}
 
 	for _, h := range d.Status().Hooks {

@@ -74,7 +74,7 @@ func TestExecTimeout(t *testing.T) {
 		if st := procState(pid); st != "" {
 			t.Errorf("pid %d still exists (state %s) after Fire returned", pid, st)
 		}
-		if got := executor.ErrorKind(err); got != "timeout" {
+		if got := executor.KindOf(err).String(); got != "timeout" {
 			t.Errorf("kind %q", got)
 		}
 	})
