@@ -2,8 +2,12 @@
 
 GO        ?= go
 BIN       ?= bin
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+# VERSION (semantic, without the v) is the version of this tree: the file
+# VERSION; a release is the commit tagged v$(VERSION). COMMIT is the commit
+# built from, printed beside it by `hooksupd version`.
+VERSION   ?= $(shell cat VERSION)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X main.version=v$(VERSION) -X main.commit=$(COMMIT)
 PKGS      := ./...
 # Fuzz targets, as package:Target. `make fuzz` runs each for FUZZTIME.
 FUZZTIME  ?= 10s
