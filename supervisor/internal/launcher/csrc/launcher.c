@@ -28,6 +28,9 @@
  * no instruction outside its limits.
  */
 
+#if defined(__aarch64__)
+#include "arch_aarch64.h"
+#elif defined(__x86_64__)
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
@@ -38,6 +41,7 @@
 #define SYS_exit_group 231
 #define SYS_prlimit64 302
 #define SYS_close_range 436
+#endif
 
 #define EINTR 4
 #define ENOMEM 12
@@ -68,6 +72,7 @@ typedef unsigned long size_t;
 typedef unsigned int u32;
 typedef unsigned long u64;
 
+#if defined(__x86_64__)
 static long sys3(long n, long a, long b, long c)
 {
 	long r;
@@ -90,6 +95,7 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f)
 			 : "rcx", "r11", "memory");
 	return r;
 }
+#endif
 
 static __attribute__((noreturn)) void die(int code)
 {
@@ -266,6 +272,7 @@ __attribute__((noreturn, used)) void launcher_main(long *sp)
 
 /* Entry: hand the initial stack (argc, argv...) to launcher_main and align
  * the stack as the ABI wants at a call. */
+#if defined(__x86_64__)
 __asm__(".text\n"
 	".global _start\n"
 	"_start:\n"
@@ -274,3 +281,4 @@ __asm__(".text\n"
 	"	and $-16, %rsp\n"
 	"	call launcher_main\n"
 	"	hlt\n");
+#endif
