@@ -48,6 +48,10 @@ test-race: ## Run the suite 3 times under -race with shuffled order, to shake ou
 test-vm: ## Run the cgroup-sensitive suites inside a pure cgroup v2 VM (qemu; installs what it needs)
 	bash test/vm/test-vm.sh
 
+.PHONY: test-arm64
+test-arm64: ## arm64: cross-build, rebuild the arm64 launcher, run the supervisor tests qemu-user can carry (apt: qemu-user gcc-aarch64-linux-gnu)
+	bash test/arm64/run.sh
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each)
 	@set -e; for t in $(FUZZ); do \
