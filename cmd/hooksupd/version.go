@@ -6,22 +6,34 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"text/tabwriter"
 )
 
-// version is set at link time by release builds:
+// version and commit are set at link time by `make build` and release
+// builds:
 //
-//	go build -ldflags "-X main.version=v1.2.3" ./cmd/hooksupd
+//	go build -ldflags "-X main.version=v0.2.0 -X main.commit=0123456789ab" ./cmd/hooksupd
 //
-// Without it the module version from the build info is used ("(devel)"
-// for a build from a checkout, plus the VCS revision when known).
-var version string
+// The version follows semantic versioning; the Makefile takes it from the
+// VERSION file at the top of the tree. Without the flags the module version
+// from the build info is used ("(devel)" for a build from a checkout), and
+// the VCS revision the go command recorded.
+var (
+	version string
+	commit  string
+)
 
 func init() {
 	register(&command{
 		Name:     "version",
 		Synopsis: "version",
-		Summary:  "print the version, the Go version and the platform",
-		Run:      runVersion,
+		Summary:  "print the version, commit, Go version and kernel mechanisms",
+		Help: "Prints the version, the commit it was built from, the Go version and\n" +
+			"platform, and the kernel mechanisms found here (cgroup layout, pidfd,\n" +
+			"cgroup.kill, the pre-placed launcher). The probes are read-only: they\n" +
+			"create no cgroup and start no process; 'hooksupd check' reports what a\n" +
+			"configured backend chose.",
+		Run: runVersion,
 	})
 }
 
@@ -39,12 +51,11 @@ func runVersion(args []string) int {
 	return exitOK
 }
 
-// writeVersion prints e.g.
-//
-//	hooksupd v1.2.3 (revision 0123456789ab, modified)
-//	go1.26.8 linux/amd64
-func writeVersion(w io.Writer) {
-	v, rev, modified := version, "", false
+// buildVersion returns the version, the commit (at most 12 hex digits)
+// and whether the tree had uncommitted changes, from the link-time
+// variables and else from the build info.
+func buildVersion() (v, rev string, modified bool) {
+	v, rev = version, commit
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
 			v = bi.Main.Version
@@ -52,7 +63,9 @@ func writeVersion(w io.Writer) {
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				if rev == "" {
+					rev = s.Value
+				}
 			case "vcs.modified":
 				modified = s.Value == "true"
 			}
@@ -61,18 +74,38 @@ func writeVersion(w io.Writer) {
 	if v == "" {
 		v = "(devel)"
 	}
-	fmt.Fprintf(w, "%s %s", progName, v)
-	if rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		fmt.Fprintf(w, " (revision %s", rev)
-		if modified {
-			fmt.Fprint(w, ", modified")
-		}
-		fmt.Fprint(w, ")")
+	if len(rev) > 12 {
+		rev = rev[:12]
 	}
-	fmt.Fprintf(w, "\n%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return v, rev, modified
+}
+
+// writeVersion prints e.g.
+//
+//	hooksupd v0.2.0
+//	commit    0123456789ab (modified)
+//	go        go1.26.8 linux/amd64
+//	kernel    Linux 6.1.0-28-amd64 x86_64
+//	cgroup    v2
+//	pidfd     yes
+//	...
+//
+// The first line alone is the version, for scripts (`| head -1`).
+func writeVersion(w io.Writer) {
+	v, rev, modified := buildVersion()
+	fmt.Fprintf(w, "%s %s\n", progName, v)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if rev == "" {
+		rev = "unknown"
+	} else if modified {
+		rev += " (modified)"
+	}
+	fmt.Fprintf(tw, "commit\t%s\n", rev)
+	fmt.Fprintf(tw, "go\t%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	for _, kv := range kernelMechanisms() {
+		fmt.Fprintf(tw, "%s\t%s\n", kv[0], kv[1])
+	}
+	tw.Flush()
 }
 
 // versionString is the version without the revision: the -X main.version

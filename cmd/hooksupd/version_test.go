@@ -19,9 +19,25 @@ func TestVersion(t *testing.T) {
 			t.Fatalf("%v: exit %d", args, r.code)
 		}
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		if len(lines) != 2 || !strings.HasPrefix(lines[0], "hooksupd ") ||
-			lines[1] != runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH {
-			t.Errorf("%v: %q", args, r.stdout)
+		if !strings.HasPrefix(lines[0], "hooksupd ") || strings.Count(lines[0], " ") != 1 {
+			t.Errorf("%v: first line %q, want \"hooksupd VERSION\"", args, lines[0])
+		}
+		fields := versionFields(t, lines[1:])
+		if got, want := fields["go"], runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH; got != want {
+			t.Errorf("%v: go %q, want %q", args, got, want)
+		}
+		if fields["commit"] == "" {
+			t.Errorf("%v: no commit line:\n%s", args, r.stdout)
+		}
+		if runtime.GOOS == "linux" {
+			for _, k := range []string{"kernel", "cgroup", "pidfd", "launcher"} {
+				if fields[k] == "" {
+					t.Errorf("%v: no %s line:\n%s", args, k, r.stdout)
+				}
+			}
+			if !strings.HasPrefix(fields["pidfd"], "yes") && !strings.HasPrefix(fields["pidfd"], "no: ") {
+				t.Errorf("pidfd %q", fields["pidfd"])
+			}
 		}
 	}
 	if r := hooksupd(t, "", "version", "extra"); r.code != 2 {
@@ -29,8 +45,23 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// TestVersionLdflags: a release build's -X main.version wins over the
-// build info.
+// versionFields parses the "key  value" lines after the first.
+func versionFields(t *testing.T, lines []string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, l := range lines {
+		k, v, ok := strings.Cut(l, " ")
+		if !ok || k == "" {
+			t.Errorf("malformed version line %q", l)
+			continue
+		}
+		m[k] = strings.TrimSpace(v)
+	}
+	return m
+}
+
+// TestVersionLdflags: a release build's -X main.version and -X main.commit
+// win over the build info.
 func TestVersionLdflags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds another binary")
@@ -39,15 +70,21 @@ func TestVersionLdflags(t *testing.T) {
 		testutil.SkipOrFail(t, "no go command to build with")
 	}
 	bin := filepath.Join(t.TempDir(), "hooksupd")
-	if err := buildBinary(bin, false, "-ldflags", "-X main.version=v9.8.7"); err != nil {
+	if err := buildBinary(bin, false, "-ldflags", "-X main.version=v9.8.7 -X main.commit=0123456789abcdef"); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "version").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(out), "hooksupd v9.8.7") {
-		t.Errorf("got %q", out)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if lines[0] != "hooksupd v9.8.7" {
+		t.Errorf("first line %q", lines[0])
+	}
+	// The commit is cut to 12 hex digits; a dirty tree's "(modified)"
+	// may follow it.
+	if c := versionFields(t, lines[1:])["commit"]; !strings.HasPrefix(c, "0123456789ab") || strings.HasPrefix(c, "0123456789abc") {
+		t.Errorf("commit %q, want 0123456789ab", c)
 	}
 }
 
