@@ -45,6 +45,9 @@ type linuxConfig struct {
 	idle     time.Duration // idle launcher pools are trimmed after this; 0 means 60s
 	trimTick time.Duration // how often pools are checked; 0 means 10s
 	noCgroup bool          // run without groups (measurements)
+	// groupFault, when set, is called before each group is taken from a
+	// pool; an error it returns stands in for a failure to create one.
+	groupFault func() error
 }
 
 // linuxBackend spawns every child from one locked OS thread, into its
