@@ -10,7 +10,9 @@
 // table; RELIABILITY.md explains every row.
 //
 // The campaign is randomized from one seed, printed first; CHAOS_SEED=N
-// replays it. CHAOS_QUICK=1 runs the short campaign (< 60 s), for CI.
+// replays it. CHAOS_QUICK=1 runs the short campaign (< 60 s), for CI;
+// CHAOS_PHASES=eintr,sigkill runs only those phases (after the quiet one,
+// which gives the reference latencies).
 //
 // The binary doubles as every hook of the campaign (`chaos hook ROLE`,
 // hook.go). Exit status: 0 when every invariant held, 1 when one was
@@ -218,4 +220,14 @@ func (r *run) cleanup() {
 func (r *run) logCount(s string) int {
 	b, _ := os.ReadFile(r.logPath)
 	return strings.Count(string(b), s)
+}
+
+// longestLogLine is the length of the longest line of the service's log.
+func (r *run) longestLogLine() int {
+	b, _ := os.ReadFile(r.logPath)
+	n := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		n = max(n, len(l))
+	}
+	return n
 }

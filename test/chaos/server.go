@@ -26,23 +26,24 @@ type hookDef struct {
 	name, role, mode string
 	timeoutMS        int
 	limits           string
+	closed           bool // fail_mode = "closed": a failure is a deny carrying its reason
 }
 
 // Every hook of the campaign. The limits are the ones each hostile hook
 // must run into.
 var hookDefs = []hookDef{
-	{"good-exec", "exec", "exec", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64` + "\n" + `cpu_max = "100%"`},
-	{"good-daemon", "daemon", "daemon", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64`},
-	{"good-slow", "slow", "exec", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64`},
-	{"memhog", "memhog", "exec", 3000, `memory_max = "32M"` + "\n" + `pids_max = 64`},
-	{"fork", "fork", "exec", 1500, `memory_max = "128M"` + "\n" + `pids_max = 24`},
-	{"spin", "spin", "exec", 1000, `cpu_max = "20%"` + "\n" + `pids_max = 64`},
-	{"flood", "flood", "exec", 3000, `memory_max = "64M"` + "\n" + `pids_max = 64`},
-	{"hang", "hang", "exec", 700, `pids_max = 64`},
-	{"escape", "escape", "exec", 2000, `pids_max = 64`},
-	{"junk", "junk", "exec", 2000, `pids_max = 64`},
-	{"crashloop", "crash", "daemon", 500, `pids_max = 64`},
-	{"hang-daemon", "hangd", "daemon", 500, `pids_max = 64`},
+	{"good-exec", "exec", "exec", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64` + "\n" + `cpu_max = "100%"`, false},
+	{"good-daemon", "daemon", "daemon", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64`, false},
+	{"good-slow", "slow", "exec", 5000, `memory_max = "64M"` + "\n" + `pids_max = 64`, false},
+	{"memhog", "memhog", "exec", 3000, `memory_max = "32M"` + "\n" + `pids_max = 64`, false},
+	{"fork", "fork", "exec", 1500, `memory_max = "128M"` + "\n" + `pids_max = 24`, false},
+	{"spin", "spin", "exec", 1000, `cpu_max = "20%"` + "\n" + `pids_max = 64`, false},
+	{"flood", "flood", "exec", 3000, `memory_max = "64M"` + "\n" + `pids_max = 64`, false},
+	{"hang", "hang", "exec", 700, `pids_max = 64`, false},
+	{"escape", "escape", "exec", 2000, `memory_max = "64M"` + "\n" + `pids_max = 64`, false},
+	{"junk", "junk", "exec", 2000, `pids_max = 64`, false},
+	{"crashloop", "crash", "daemon", 500, `pids_max = 64`, true},
+	{"hang-daemon", "hangd", "daemon", 500, `pids_max = 64`, false},
 }
 
 func eventOf(hook string) string { return "chaos_" + strings.ReplaceAll(hook, "-", "_") }
@@ -69,6 +70,9 @@ func (r *run) config(variant int, broken bool) string {
 			"priority = %d\ntimeout_ms = %d\nenabled = true\nnamespace = \"*\"\n",
 			h.name, eventOf(h.name), r.self, h.role, h.mode, prio, h.timeoutMS)
 		fmt.Fprintf(&sb, "env = { CHAOS_MARKER = %q, CHAOS_DIR = %q }\n", r.marker, r.dir)
+		if h.closed {
+			sb.WriteString("fail_mode = \"closed\"\n")
+		}
 		if h.limits != "" {
 			fmt.Fprintf(&sb, "[hook.limits]\n%s\n", h.limits)
 		}
@@ -297,6 +301,9 @@ func groupCensus(roots []string, server int) (groups, stray int, strayPids []int
 // serverUsage is the server's own footprint.
 type serverUsage struct {
 	fds, rssKB, threads, goroutines int
+	// What legitimately holds fds: each group keeps its cgroup files
+	// open, each child (parked launcher, daemon) its pipes and pidfd.
+	groups, children int
 }
 
 func (r *run) usage(pid int) serverUsage {
@@ -318,6 +325,17 @@ func (r *run) usage(pid int) serverUsage {
 		f.Close()
 	}
 	u.goroutines = r.goroutines()
+	if r.srv != nil && r.srv.pid == pid {
+		u.groups, _, _ = groupCensus(r.srv.roots, pid)
+	}
+	ents, _ = os.ReadDir("/proc")
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			if pi, ok := readProc(n); ok && pi.ppid == pid {
+				u.children++
+			}
+		}
+	}
 	return u
 }
 
