@@ -41,9 +41,17 @@ const (
 // invariants.
 func (r *run) check(res *phaseResult, idx int) {
 	t := res.t
-	if r.srv.alive() {
-		r.settle(20 * time.Second)
+	if !r.srv.alive() {
+		// Nothing but the sigkill phase kills it, and that one restarts
+		// it: the service died by itself.
+		res.failures = append(res.failures, fmt.Sprintf("the service died: %v", r.srv.err))
+		fmt.Printf("chaos: the service died during %s: %v\n%s\n", res.name, r.srv.err, r.logTail(3000))
+		if err := r.restart(); err != nil {
+			res.failures = append(res.failures, "restart: "+err.Error())
+			return
+		}
 	}
+	r.settle(20 * time.Second)
 	prefix := fmt.Sprintf("g%d-", idx)
 	for _, cid := range r.ranSince() {
 		if strings.HasPrefix(cid, prefix) && !t.replied[cid] && !t.inDoubt[cid] {

@@ -118,7 +118,16 @@ func campaign() int {
 		r.cleanup()
 		os.Exit(2)
 	}()
+	// A campaign that hangs (a service that stops answering while clients
+	// wait) still ends, and says so.
+	limit := r.dur(12*time.Minute, 2*time.Minute)
+	watchdog := time.AfterFunc(limit, func() {
+		fmt.Fprintf(os.Stderr, "chaos: the campaign exceeded %v; service log tail:\n%s\n", limit, r.logTail(3000))
+		r.cleanup()
+		os.Exit(2)
+	})
 	err := r.phases()
+	watchdog.Stop()
 	r.cleanup()
 	r.report(time.Since(start), err)
 	if err != nil {
