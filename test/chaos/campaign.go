@@ -101,16 +101,16 @@ func (r *run) phases() error {
 			nest := strings.Count(text, "hook daemon unavailable")
 			logMax := r.longestLogLine()
 			worst := max(res.t.crashReason, res.t.crashTrace, n)
-			r.assert("1", "a daemon's error text is bounded and never nests (replies, status, logs)",
+			r.assert("bounded-errors", "a daemon's error text is bounded and never nests (replies, status, logs)",
 				"chaos phase hostile-hooks (crashloop, hang-daemon)", worst <= 4096 && logMax <= 8192 && nest <= 1,
 				"longest reply %d B, trace error %d B, status last_error %d B (nested %d×), log line %d B",
 				res.t.crashReason, res.t.crashTrace, n, nest, logMax)
 		case "never-reader":
-			r.assert("5a", "a client that never reads does not slow others: their daemon p50 stays within 2× quiet",
+			r.assert("fair-never-reader", "a client that never reads does not slow others: their daemon p50 stays within 2× quiet",
 				"chaos phase never-reader", res.dP50 <= 2*r.quietDaemonP50,
 				"daemon p50 %.2f ms vs quiet %.2f ms", res.dP50, r.quietDaemonP50)
 		case "slow-pipeline":
-			r.assert("5b", "512 pipelined slow exec fires do not slow others: their exec p50 stays within 2× quiet",
+			r.assert("fair-pipeline", "512 pipelined slow exec fires do not slow others: their exec p50 stays within 2× quiet",
 				"chaos phase slow-pipeline", res.eP50 <= 2*r.quietExecP50,
 				"exec p50 %.2f ms vs quiet %.2f ms", res.eP50, r.quietExecP50)
 		case "reload-storm":
@@ -121,12 +121,12 @@ func (r *run) phases() error {
 				okN, _ = srv["reloads_ok"].(float64)
 				failN, _ = srv["reloads_failed"].(float64)
 			}
-			r.assert("R", "a reload storm applies good configs, refuses broken ones, and loses no fire",
+			r.assert("reload-storm", "a reload storm applies good configs, refuses broken ones, and loses no fire",
 				"chaos phase reload-storm", err == nil && okN > 0 && failN > 0 && len(res.failures) == 0,
 				"reloads ok %v, refused %v; phase %s", okN, failN, verdictOf(res))
 		case "eintr":
 			n := r.logCount("interrupted system call")
-			r.assert("2", "an interrupted kernel call never fails a fire; every good fire is answered by its hook",
+			r.assert("eintr", "an interrupted kernel call never fails a fire; every good fire is answered by its hook",
 				"chaos phase eintr; supervisor/cgroup TestNewGroupUnderSignals, TestEINTRRetriedEverywhere", res.t.wrong == 0 && n == 0,
 				"%d good fires not answered by their hook; %d log lines with EINTR (whole run so far)", res.t.wrong, n)
 		}
@@ -172,7 +172,7 @@ func (r *run) sigkillAttack(ctx context.Context, t *tally) {
 	for _, pi := range survivors {
 		roles[pi.role]++
 	}
-	r.assert("3", "within 1 s of SIGKILL of `serve`, no process of any hook tree is left",
+	r.assert("no-orphans", "within 1 s of SIGKILL of `serve`, no process of any hook tree is left",
 		"chaos phase sigkill", len(survivors) == 0,
 		"%d of %d hook processes alive 1 s after SIGKILL (%s)", len(survivors), before, fmtCounts(roles))
 	wg.Wait()
@@ -197,7 +197,7 @@ func (r *run) sigkillAttack(ctx context.Context, t *tally) {
 			oldLeft = append(oldLeft, root)
 		}
 	}
-	r.assert("3b", "the next start sweeps whatever a killed instance left (processes and groups)",
+	r.assert("restart-sweeps", "the next start sweeps whatever a killed instance left (processes and groups)",
 		"chaos phase sigkill", alive == 0 && len(oldLeft) == 0,
 		"%d of %d survivors alive after the restart; %d old subtrees left%s", alive, len(survivors), len(oldLeft), listOf(oldLeft))
 	if alive > 0 {
@@ -258,7 +258,7 @@ func (r *run) finalStop() {
 		}
 	}
 	_, sockErr := os.Stat(r.sock)
-	r.assert("S", "a clean stop (SIGTERM) exits 0 and leaves no process, group or socket",
+	r.assert("clean-stop", "a clean stop (SIGTERM) exits 0 and leaves no process, group or socket",
 		"chaos final stop", err == nil && len(left) == 0 && len(rootsLeft) == 0 && os.IsNotExist(sockErr),
 		"exit %v; %d processes, %d subtrees left; socket removed: %v", errOr(err), len(left), len(rootsLeft), os.IsNotExist(sockErr))
 }
@@ -270,22 +270,31 @@ func (r *run) aggregate() {
 		bad         func(*phaseResult) string
 	}
 	rows := []agg{
-		{"L", "every request gets a reply or a connection close (0 lost)", func(p *phaseResult) string {
+		{"no-loss", "every request gets a reply or a connection close (0 lost)", func(p *phaseResult) string {
 			return cond(p.t.lost > 0, fmt.Sprintf("%d lost", p.t.lost))
 		}},
-		{"A", "a well-behaved fire is answered by its hook's own answer", func(p *phaseResult) string {
+		{"hook-answers", "a well-behaved fire is answered by its hook's own answer", func(p *phaseResult) string {
 			return cond(p.t.wrong > 0, fmt.Sprintf("%d wrong", p.t.wrong))
 		}},
-		{"D", "a hook that ran always has its reply sent", func(p *phaseResult) string {
+		{"answer-delivered", "a hook that ran always has its reply sent", func(p *phaseResult) string {
 			return cond(p.ranNoReply > 0, fmt.Sprintf("%d", p.ranNoReply))
 		}},
-		{"P", "no hook process is left after a phase", func(p *phaseResult) string {
+		{"no-procs-left", "no hook process is left after a phase", func(p *phaseResult) string {
 			return cond(p.procsLeft > 0, fmt.Sprintf("%d (%s)", p.procsLeft, p.leftRoles))
 		}},
-		{"G", "no group is left holding a process after a phase", func(p *phaseResult) string {
+		{"no-groups-left", "no group is left holding a process after a phase", func(p *phaseResult) string {
 			return cond(p.strayGroups > 0, fmt.Sprintf("%d", p.strayGroups))
 		}},
-		{"F", "the service's fds, goroutines and RSS return to baseline", func(p *phaseResult) string {
+		{"service-alive", "the service survives everything but SIGKILL", func(p *phaseResult) string {
+			var s []string
+			for _, f := range p.failures {
+				if strings.HasPrefix(f, "the service died") || strings.HasPrefix(f, "restart") {
+					s = append(s, f)
+				}
+			}
+			return strings.Join(s, ", ")
+		}},
+		{"footprint", "the service's fds, goroutines and RSS return to baseline", func(p *phaseResult) string {
 			var s []string
 			for _, f := range p.failures {
 				if strings.Contains(f, "baseline") {

@@ -187,7 +187,7 @@ func (r *run) strictProtocol() {
 			}
 		}
 	}
-	r.assert("4", "the protocol is strict: duplicate and case-folded keys and invalid UTF-8 are bad_request, ids echo byte for byte",
+	r.assert("strict-protocol", "the protocol is strict: duplicate and case-folded keys and invalid UTF-8 are bad_request, ids echo byte for byte",
 		"chaos phase hostile-clients (strict cases)", len(bad) == 0, "%d of %d cases wrong%s", len(bad), len(cases), listOf(bad))
 }
 
@@ -230,7 +230,7 @@ func (r *run) checkRefuses() {
 		}
 		_ = out
 	}
-	r.assert("6", "`hooksupd check` fails on hooks that can never run (policy evaluated as serve does)",
+	r.assert("check-policy", "`hooksupd check` fails on hooks that can never run (policy evaluated as serve does)",
 		"chaos final checks (hooksupd check on 3 configs)", len(bad) == 0, "%d of %d configs passed check%s", len(bad), len(cases), listOf(bad))
 }
 
