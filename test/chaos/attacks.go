@@ -277,7 +277,10 @@ func (r *run) neverReader(ctx context.Context, t *tally, n int) {
 			break
 		}
 	}
-	t.note("never-reading client wrote %d fires and read none", written)
+	t.mu.Lock()
+	t.neverConns++
+	t.neverFires += written
+	t.mu.Unlock()
 	<-ctx.Done()
 }
 
@@ -311,7 +314,9 @@ func (r *run) reloadStorm(ctx context.Context, t *tally) {
 	_ = r.writeConfig(r.config(r.cfgVariant, false))
 	_ = syscall.Kill(r.srv.pid, syscall.SIGHUP)
 	time.Sleep(time.Second)
-	t.note("%d SIGHUPs, broken and good configs in turn", n)
+	t.mu.Lock()
+	t.sighups += n + 1
+	t.mu.Unlock()
 }
 
 // pressureSignals are signals the service neither handles nor dies of:
@@ -345,5 +350,7 @@ func (r *run) signalPressure(ctx context.Context, t *tally) {
 			time.Sleep(200 * time.Microsecond)
 		}
 	}
-	t.note("%d signals (SIGWINCH, SIGURG) sent to the service's threads", sent)
+	t.mu.Lock()
+	t.signals += sent
+	t.mu.Unlock()
 }

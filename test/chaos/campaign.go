@@ -33,10 +33,10 @@ func (r *run) phaseList() []*phase {
 	add(&phase{name: "hostile-clients", what: "malformed JSON, 2 MiB lines, connect-and-close, half-close, slow readers, pipelined fires",
 		dur: r.dur(40*time.Second, 4*time.Second), goodDaemon: 2, goodExec: 1})
 	add(&phase{name: "never-reader", what: fmt.Sprintf("one client pipelines %dk fires and never reads", r.never()/1000),
-		dur: r.dur(30*time.Second, 4*time.Second), goodDaemon: 2, goodExec: 1,
+		dur: r.dur(10*time.Second, 4*time.Second), goodDaemon: 2, goodExec: 1,
 		attack: func(ctx context.Context, r *run, t *tally) { r.neverReader(ctx, t, r.never()) }})
 	add(&phase{name: "slow-pipeline", what: "one client keeps 512 fires of a slow exec hook in flight",
-		dur: r.dur(30*time.Second, 4*time.Second), goodDaemon: 1, goodExec: 2})
+		dur: r.dur(30*time.Second, 3*time.Second), goodDaemon: 1, goodExec: 2})
 	add(&phase{name: "reload-storm", what: "SIGHUP storm, broken and good configs in turn",
 		dur: r.dur(40*time.Second, 3*time.Second), goodDaemon: 2, goodExec: 2,
 		attack: func(ctx context.Context, r *run, t *tally) { r.reloadStorm(ctx, t) }})
@@ -49,7 +49,7 @@ func (r *run) phaseList() []*phase {
 			wg.Wait()
 		}})
 	add(&phase{name: "sigkill", what: "SIGKILL of the service mid-fire, then a restart",
-		dur: r.dur(30*time.Second, 5*time.Second), goodDaemon: 1, goodExec: 1,
+		dur: r.dur(30*time.Second, 4*time.Second), goodDaemon: 1, goodExec: 1,
 		attack: func(ctx context.Context, r *run, t *tally) { r.sigkillAttack(ctx, t) }})
 	add(&phase{name: "mixed", what: "all of the above at random (seeded), overlapping",
 		dur: r.dur(100*time.Second, 4*time.Second), goodDaemon: 2, goodExec: 2})
@@ -108,11 +108,11 @@ func (r *run) phases() error {
 		case "never-reader":
 			r.assert("fair-never-reader", "a client that never reads does not slow others: their daemon p50 stays within 2× quiet",
 				"chaos phase never-reader", res.dP50 <= 2*r.quietDaemonP50,
-				"daemon p50 %.2f ms vs quiet %.2f ms", res.dP50, r.quietDaemonP50)
+				"daemon p50 %.2f ms vs quiet %.2f ms (p99 %.2f vs %.2f)", res.dP50, r.quietDaemonP50, res.dP99, r.results[0].dP99)
 		case "slow-pipeline":
 			r.assert("fair-pipeline", "512 pipelined slow exec fires do not slow others: their exec p50 stays within 2× quiet",
 				"chaos phase slow-pipeline", res.eP50 <= 2*r.quietExecP50,
-				"exec p50 %.2f ms vs quiet %.2f ms", res.eP50, r.quietExecP50)
+				"exec p50 %.2f ms vs quiet %.2f ms (p99 %.2f vs %.2f)", res.eP50, r.quietExecP50, res.eP99, r.results[0].eP99)
 		case "reload-storm":
 			st, err := r.status()
 			okN, failN := 0.0, 0.0
@@ -248,6 +248,12 @@ func (r *run) mixed(ctx context.Context, t *tally, idx int, hostile []string) {
 // finalStop stops the service the clean way and checks nothing is left.
 func (r *run) finalStop() {
 	roots := r.srv.roots
+	if os.Getenv("CHAOS_SIGQUIT") == "1" {
+		// Debugging: the Go runtime writes every goroutine's stack to the
+		// service's log (test/chaos/out/serve.log) and exits.
+		_ = syscall.Kill(r.srv.pid, syscall.SIGQUIT)
+		<-r.srv.done
+	}
 	err := r.srv.stop()
 	time.Sleep(time.Second)
 	left := markedProcs(r.marker)

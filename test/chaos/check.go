@@ -99,6 +99,15 @@ func (r *run) check(res *phaseResult, idx int) {
 			fail("RSS %d MiB, baseline %d MiB", res.use.rssKB>>10, r.base.rssKB>>10)
 		}
 	}
+	if t.neverConns > 0 {
+		t.note("%d never-reading connection(s) wrote %d fires and read no reply", t.neverConns, t.neverFires)
+	}
+	if t.sighups > 0 {
+		t.note("%d SIGHUPs, broken and good configs in turn", t.sighups)
+	}
+	if t.signals > 0 {
+		t.note("%d signals (SIGWINCH, SIGURG) sent to the service's threads", t.signals)
+	}
 	verdict := "ok"
 	if len(res.failures) > 0 {
 		verdict = "FAIL: " + strings.Join(res.failures, "; ")

@@ -30,8 +30,10 @@ type tally struct {
 	daemon   []float64       // good daemon fire latencies, ms
 	execLat  []float64       // good exec fire latencies, ms
 	notes    []string
-	// Worst error text seen from the crash-looping daemon (item 1).
+	// Longest reply and trace error seen from the crash-looping daemon.
 	crashReason, crashTrace int
+	// What the attacks did, for the notes.
+	neverConns, neverFires, sighups, signals int
 }
 
 func newTally() *tally {
