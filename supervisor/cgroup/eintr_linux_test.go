@@ -133,7 +133,7 @@ func TestEINTRRetriedEverywhere(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, op := range []string{"mkdir", "open", "write", "read", "pread", "rmdir", "flock"} {
+		for _, op := range []string{"mkdir", "open", "write", "read", "pread", "rmdir", "flock", "access"} {
 			if seen[op] == 0 {
 				t.Errorf("no %s went through the fault hook (seen %v)", op, seen)
 			}

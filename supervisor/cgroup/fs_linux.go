@@ -153,7 +153,8 @@ func fileErr(op, path string, err error) error {
 
 // exists reports whether path exists.
 func exists(path string) bool {
-	return unix.Access(path, unix.F_OK) == nil
+	_, err := retry("access", path, func() (struct{}, error) { return struct{}{}, unix.Access(path, unix.F_OK) })
+	return err == nil
 }
 
 // parseUint parses a decimal counter, accepting "max" as the largest value.
