@@ -106,11 +106,11 @@ func (r *run) phases() error {
 				"longest reply %d B, trace error %d B, status last_error %d B (nested %d×), log line %d B",
 				res.t.crashReason, res.t.crashTrace, n, nest, logMax)
 		case "never-reader":
-			r.assert("fair-never-reader", "a client that never reads does not slow others: their daemon p50 stays within 2× quiet",
+			r.aim("fair-never-reader", "a client that never reads does not slow others: their daemon p50 stays within 2× quiet",
 				"chaos phase never-reader", res.dP50 <= 2*r.quietDaemonP50,
 				"daemon p50 %.2f ms vs quiet %.2f ms (p99 %.2f vs %.2f)", res.dP50, r.quietDaemonP50, res.dP99, r.results[0].dP99)
 		case "slow-pipeline":
-			r.assert("fair-pipeline", "512 pipelined slow exec fires do not slow others: their exec p50 stays within 2× quiet",
+			r.aim("fair-pipeline", "512 pipelined slow exec fires do not slow others: their exec p50 stays within 2× quiet",
 				"chaos phase slow-pipeline", res.eP50 <= 2*r.quietExecP50,
 				"exec p50 %.2f ms vs quiet %.2f ms (p99 %.2f vs %.2f)", res.eP50, r.quietExecP50, res.eP99, r.results[0].eP99)
 		case "reload-storm":

@@ -19,10 +19,19 @@ type invariant struct {
 	id, promise, by string
 	ok              bool
 	detail          string
+	// target: a latency target, shown met or not met; as in make bench
+	// it does not change the exit status (timings depend on the host).
+	target bool
 }
 
 func (r *run) assert(id, promise, by string, ok bool, format string, args ...any) {
 	r.invariants = append(r.invariants, &invariant{id: id, promise: promise, by: by, ok: ok, detail: fmt.Sprintf(format, args...)})
+}
+
+// aim records a latency target.
+func (r *run) aim(id, promise, by string, ok bool, format string, args ...any) {
+	r.assert(id, promise, by, ok, format, args...)
+	r.invariants[len(r.invariants)-1].target = true
 }
 
 // Footprint slack. A phase may leave the service with more groups and

@@ -16,7 +16,8 @@
 //
 // The binary doubles as every hook of the campaign (`chaos hook ROLE`,
 // hook.go). Exit status: 0 when every invariant held, 1 when one was
-// violated, 2 when the campaign could not run.
+// violated, 2 when the campaign could not run. Latency targets are shown
+// met or not met and, as in make bench, do not change it.
 package main
 
 import (
@@ -135,7 +136,7 @@ func campaign() int {
 		return 2
 	}
 	for _, inv := range r.invariants {
-		if !inv.ok {
+		if !inv.ok && !inv.target {
 			return 1
 		}
 	}

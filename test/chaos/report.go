@@ -46,7 +46,12 @@ func (r *run) report(took time.Duration, err error) {
 	sb.WriteString("### Promises\n\n| # | promise | tested by | result | detail |\n|---|---|---|---|---|\n")
 	for _, inv := range r.invariants {
 		res := "**held**"
-		if !inv.ok {
+		switch {
+		case inv.target && inv.ok:
+			res = "met (target)"
+		case inv.target:
+			res = "**NOT met** (target)"
+		case !inv.ok:
 			res = "**VIOLATED**"
 		}
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s |\n", inv.id, mdEscape(inv.promise), mdEscape(inv.by), res, mdEscape(inv.detail))
