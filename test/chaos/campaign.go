@@ -133,6 +133,7 @@ func (r *run) phases() error {
 	}
 	r.finalStop()
 	r.checkRefuses()
+	r.runSigkill()
 	r.aggregate()
 	return nil
 }

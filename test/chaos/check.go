@@ -270,3 +270,44 @@ func (r *run) lastErrorLen() (int, string) {
 	}
 	return n, text
 }
+
+// runSigkill: SIGKILL of `hooksupd run` with a forking command must leave
+// no process of its tree either, and the next run sweeps what is left.
+func (r *run) runSigkill() {
+	cmd := exec.Command(r.hooksupd, "run", "--pids-max", "64",
+		"--env", "CHAOS_MARKER="+r.marker, "--env", "CHAOS_DIR="+r.dir, "--", r.self, "hook", "fork")
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	if err := cmd.Start(); err != nil {
+		r.assert("no-orphans-run", "within 1 s of SIGKILL of `hooksupd run`, no process of its command's tree is left",
+			"chaos final checks", false, "hooksupd run: %v", err)
+		return
+	}
+	before := 0
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if before = len(markedProcs(r.marker)); before >= 10 {
+			break
+		}
+	}
+	_ = syscallKill(cmd.Process.Pid)
+	_ = cmd.Wait()
+	time.Sleep(time.Second)
+	survivors := markedProcs(r.marker)
+	r.assert("no-orphans-run", "within 1 s of SIGKILL of `hooksupd run`, no process of its command's tree is left",
+		"chaos final checks (hooksupd run of a fork flood, SIGKILL)", len(survivors) == 0,
+		"%d of %d processes alive 1 s after SIGKILL", len(survivors), before)
+	// The next run sweeps its cgroup subtree.
+	sweep := exec.Command(r.hooksupd, "run", "--", "/bin/true")
+	sweep.Env = cmd.Env
+	err := sweep.Run()
+	time.Sleep(300 * time.Millisecond)
+	var alive []procInfo
+	for _, pi := range survivors {
+		if stillAlive(pi) {
+			alive = append(alive, pi)
+		}
+	}
+	r.assert("run-sweeps", "the next `hooksupd run` sweeps what a killed one left",
+		"chaos final checks", err == nil && len(alive) == 0,
+		"next run: %s; %d of %d survivors still alive", errOr(err), len(alive), len(survivors))
+	r.killLeftovers(alive)
+}
