@@ -256,7 +256,7 @@ func (r *run) hostileClients(ctx context.Context, t *tally, idx int) {
 }
 
 // neverReader pipelines up to n fires of the daemon hook and never reads a
-// reply (item 5: it must not slow the others down).
+// reply (it must not slow the others down).
 func (r *run) neverReader(ctx context.Context, t *tally, n int) {
 	c, _, err := r.rawDial()
 	if err != nil {
@@ -285,7 +285,7 @@ func (r *run) neverReader(ctx context.Context, t *tally, n int) {
 }
 
 // slowPipeline keeps 512 fires of the slow exec hook in flight from one
-// connection (item 5: the others' exec fires must not queue behind them).
+// connection (the others' exec fires must not queue behind them).
 func (r *run) slowPipeline(ctx context.Context, t *tally, idx int) {
 	for k := 0; ctx.Err() == nil; k++ {
 		r.goodPipelined(t, fmt.Sprintf("g%d-sp-%d", idx, k), eventOf("good-slow"), 512, false, 0)

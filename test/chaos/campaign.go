@@ -26,7 +26,7 @@ func (r *run) phaseList() []*phase {
 			var wg sync.WaitGroup
 			wg.Go(func() { r.hostileFires(ctx, t, hostile, 4) })
 			// One client hammers the crash-looping daemon: every fire
-			// during its restart backoff fails fast (item 1).
+			// during its restart backoff fails fast, and its error text must stay bounded.
 			wg.Go(func() { r.hostileFires(ctx, t, []string{"crashloop"}, 1) })
 			wg.Wait()
 		}})

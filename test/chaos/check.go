@@ -157,7 +157,7 @@ func fmtCounts(m map[string]int) string {
 	return strings.Join(ks, " ")
 }
 
-// strictProtocol (item 4): requests that encoding/json's defaults accept
+// strictProtocol: requests that encoding/json's defaults accept
 // but a strict decoder refuses.
 func (r *run) strictProtocol() {
 	cases := []struct{ name, line, want string }{
@@ -216,7 +216,7 @@ func listOf(s []string) string {
 	return ": " + strings.Join(s, "; ")
 }
 
-// checkRefuses (item 6): `hooksupd check` must fail on hooks that can
+// checkRefuses: `hooksupd check` must fail on hooks that can
 // never run under the policy serve applies.
 func (r *run) checkRefuses() {
 	dir := filepath.Join(r.dir, "policy")
