@@ -228,9 +228,9 @@ func (r *run) mixed(ctx context.Context, t *tally, idx int, hostile []string) {
 			case 3:
 				r.connectClose(t, 10)
 			case 4:
-				r.goodPipelined(t, fmt.Sprintf("g%d-mh-%d", idx, k), eventOf("good-daemon"), 1+r.intn(50), true, 0)
+				r.goodPipelined(t, fmt.Sprintf("g%d-mh-%d", idx, k), eventOf("good-daemon"), 1+r.intn(50), true, true, 0)
 			case 5:
-				r.goodPipelined(t, fmt.Sprintf("g%d-ms-%d", idx, k), eventOf("good-slow"), 64, false, 0)
+				r.goodPipelined(t, fmt.Sprintf("g%d-ms-%d", idx, k), eventOf("good-slow"), 64, false, false, 0)
 			case 6:
 				mu.Lock()
 				r.reloadStorm(sub, t)

@@ -111,6 +111,9 @@ func (r *run) check(res *phaseResult, idx int) {
 	if t.neverConns > 0 {
 		t.note("%d never-reading connection(s) wrote %d fires and read no reply", t.neverConns, t.neverFires)
 	}
+	if t.attackerFailed > 0 {
+		t.note("%d of the pipelining attacker's own fires were not answered by their hook (timed out under its load)", t.attackerFailed)
+	}
 	if t.sighups > 0 {
 		t.note("%d SIGHUPs, broken and good configs in turn", t.sighups)
 	}

@@ -34,6 +34,8 @@ type tally struct {
 	crashReason, crashTrace int
 	// What the attacks did, for the notes.
 	neverConns, neverFires, sighups, signals int
+	// An attacker's own fires not answered by their hook (overload).
+	attackerFailed int
 }
 
 func newTally() *tally {

@@ -270,27 +270,31 @@ func leftovers(marker string, server int) []procInfo {
 }
 
 // groupCensus walks the server's subtree: groups in all, and groups that
-// hold a process that is neither a parked launcher nor a live daemon.
+// hold a process that is neither a parked launcher nor a live daemon. A
+// group has a directory in every hierarchy; it is counted once.
 func groupCensus(roots []string, server int) (groups, stray int, strayPids []int) {
+	all, bad := map[string]bool{}, map[string]bool{}
+	defer func() { groups, stray = len(all), len(bad) }()
 	for _, root := range roots {
 		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err != nil || !d.IsDir() || p == root {
 				return nil
 			}
-			groups++
+			rel, _ := filepath.Rel(root, p)
+			all[rel] = true
 			b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-			bad := false
+			isBad := false
 			for _, f := range strings.Fields(string(b)) {
 				pid, _ := strconv.Atoi(f)
 				pi, ok := readProc(pid)
 				if !ok || pi.state == 'Z' || pi.launcher || isLiveDaemon(pi, server) {
 					continue
 				}
-				bad = true
+				isBad = true
 				strayPids = append(strayPids, pid)
 			}
-			if bad {
-				stray++
+			if isBad {
+				bad[rel] = true
 			}
 			return nil
 		})
