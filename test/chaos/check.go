@@ -43,7 +43,7 @@ const (
 	fdSlack        = 32
 	fdsPerGroup    = 10
 	fdsPerChild    = 6
-	goroutineSlack = 48
+	goroutineSlack = 24
 )
 
 // check settles the service and files the phase's row: the per-phase

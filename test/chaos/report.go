@@ -22,8 +22,12 @@ func (r *run) report(took time.Duration, err error) {
 	host, _ := os.Hostname()
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Fprintf(&sb, "## Chaos campaign, seed %d, %s\n\n", r.seed, mode)
-	fmt.Fprintf(&sb, "%s, Linux %s, %d CPUs, %s; took %.0f s. Replay: `CHAOS_SEED=%d make chaos`.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(kernel)), runtime.NumCPU(), host, took.Seconds(), r.seed)
+	replay := fmt.Sprintf("CHAOS_SEED=%d", r.seed)
+	if r.quick {
+		replay += " CHAOS_QUICK=1"
+	}
+	fmt.Fprintf(&sb, "%s, Linux %s, %d CPUs, %s; took %.0f s. Replay: `%s make chaos`.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), strings.TrimSpace(string(kernel)), runtime.NumCPU(), host, took.Seconds(), replay)
 	if err != nil {
 		fmt.Fprintf(&sb, "**The campaign stopped early: %v**\n\n", err)
 	}
