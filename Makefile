@@ -77,9 +77,14 @@ cross: ## Build for darwin/amd64, darwin/arm64, windows/amd64 (portable backend)
 bench: ## Benchmarks against baselines measured in the same run (BENCH_QUICK=1: <60 s subset)
 	bash test/bench/run.sh
 
+.PHONY: chaos
+chaos: ## Reliability campaign against a real `hooksupd serve` (CHAOS_QUICK=1: <60 s; CHAOS_SEED=N replays a run)
+	$(GO) build -o $(BIN)/chaos ./test/chaos
+	$(BIN)/chaos -repo . -out test/chaos/out
+
 .PHONY: clean
 clean: ## Remove build outputs
-	rm -rf $(BIN) examples/bin test/vm/out
+	rm -rf $(BIN) examples/bin test/vm/out test/chaos/out
 
 # ---------------------------------------------------------------------------
 # Service: install the binary, its systemd units and the example configuration,

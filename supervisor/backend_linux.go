@@ -49,6 +49,9 @@ type linuxConfig struct {
 	// noNamespaces plans sandboxes as an unprivileged supervisor must
 	// (Landlock instead of mounts; tests of that path as root).
 	noNamespaces bool
+	// groupFault, when set, is called before each group is taken from a
+	// pool; an error it returns stands in for a failure to create one.
+	groupFault func() error
 }
 
 // linuxBackend spawns every child from one locked OS thread, into its

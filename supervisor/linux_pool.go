@@ -127,9 +127,16 @@ func (pl *launcherPool) getGroup() (*cgroup.Group, error) {
 	if pl.groups == nil {
 		return nil, nil
 	}
-	g, err := pl.groups.Get()
+	var g *cgroup.Group
+	var err error
+	if f := pl.b.cfg.groupFault; f != nil {
+		err = f()
+	}
+	if err == nil {
+		g, err = pl.groups.Get()
+	}
 	if err != nil {
-		return nil, fmt.Errorf("group for %s: %w", pl.key.name, err)
+		return nil, supervisorFault(fmt.Errorf("group for %s: %w", pl.key.name, err))
 	}
 	pl.mu.Lock()
 	pl.outstanding++
@@ -225,6 +232,9 @@ func (pl *launcherPool) refillLocked(needed bool) {
 func (pl *launcherPool) prepareOne() {
 	c, err := pl.b.prepare(pl, nil)
 	pl.mu.Lock()
+	// Every fire waiting on this pool gets err (take): it is the
+	// supervisor's failure, not that of the hooks they fire.
+	err = supervisorFault(err)
 	pl.preparing--
 	switch {
 	case err != nil:

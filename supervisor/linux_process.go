@@ -74,8 +74,11 @@ func (b *linuxBackend) Start(ctx context.Context, spec *Spec) (Process, error) {
 		if b.exe != nil {
 			if err = b.fire(ctx, c, spec, path); err != nil {
 				c.destroy()
-				if errors.Is(err, errLauncherGone) && attempt < 3 {
-					continue
+				if errors.Is(err, errLauncherGone) {
+					if attempt < 3 {
+						continue
+					}
+					err = supervisorFault(err)
 				}
 				return nil, spawnError(spec, err)
 			}

@@ -254,9 +254,10 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 		return nil, err
 	}
 	c := newChild(b, pl, g)
+	// Nothing here depends on the hook: every failure is the supervisor's.
 	fail := func(err error) (*child, error) {
 		c.destroy()
-		return nil, err
+		return nil, supervisorFault(err)
 	}
 	childFDs, parent, err := stdioPipes(spec)
 	if err != nil {
@@ -394,7 +395,7 @@ func (b *linuxBackend) direct(spec *Spec, path string, pl *launcherPool) (*child
 	}
 	childFDs, parent, err := stdioPipes(spec)
 	if err != nil {
-		return fail(err)
+		return fail(supervisorFault(err))
 	}
 	c.stdio = parent
 	dir := spec.Dir
@@ -417,13 +418,13 @@ func (b *linuxBackend) direct(spec *Spec, path string, pl *launcherPool) (*child
 		return fail(&SpawnError{Path: spec.Path, Err: err})
 	}
 	if err := c.started(pid, pfd); err != nil {
-		return fail(err)
+		return fail(supervisorFault(err))
 	}
 	if g != nil && (g.NeedsV1Placement() || !placed) {
 		// ESRCH: the child was faster than its placement and is gone; its
 		// status says how it ended.
 		if err := g.Place(pid); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fail(fmt.Errorf("place %s in group %s: %w", spec.Path, g.Name(), err))
+			return fail(supervisorFault(fmt.Errorf("place %s in group %s: %w", spec.Path, g.Name(), err)))
 		}
 	}
 	// Without a launcher the rlimits can only be set from outside, after

@@ -36,6 +36,13 @@ var (
 	ErrSpawn = errors.New("spawn failed")
 	// ErrClosed is returned by a Backend that has been closed.
 	ErrClosed = errors.New("supervisor closed")
+	// ErrSupervisor is wrapped, beside ErrSpawn, by a start that failed in
+	// the backend's own machinery (creating the group, writing its limits,
+	// preparing a launcher, its pipes) rather than because of the program
+	// or its Spec. Such a failure is often transient (a kernel call
+	// interrupted under load, a launcher that died): the same Spec may
+	// start if tried again.
+	ErrSupervisor = errors.New("supervisor failure")
 )
 
 // Limits are the caps a Spec asks for. The zero value of a field means

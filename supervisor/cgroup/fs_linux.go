@@ -14,16 +14,76 @@ import (
 
 // File helpers. cgroup files are small kernfs files: one read or one write
 // each, no buffering, and errors that name the file.
+//
+// Every system call the package makes on cgroup files and directories goes
+// through sys*, which retry EINTR. Writes need it as much as reads: on
+// cgroup v1 a write to memory.limit_in_bytes fails with EINTR whenever a
+// signal is pending on the writing thread (and the Go runtime sends
+// SIGURG for preemption), and the kernel has not applied the write then.
+
+// fault, when set (by tests only), is called before each attempt of a
+// system call; an error it returns stands in for the call's result, as if
+// the kernel had returned it. nil in production.
+var fault func(op, path string) error
+
+// retry calls f until its error is not EINTR.
+func retry[T any](op, path string, f func() (T, error)) (T, error) {
+	for {
+		var v T
+		var err error
+		if fault != nil {
+			err = fault(op, path)
+		}
+		if err == nil {
+			v, err = f()
+		}
+		if err != unix.EINTR {
+			return v, err
+		}
+	}
+}
+
+func sysOpen(path string, flags int) (int, error) {
+	return retry("open", path, func() (int, error) { return unix.Open(path, flags|unix.O_CLOEXEC, 0) })
+}
+
+// sysRead and sysWrite name the file only for the fault hook and errors.
+func sysRead(fd int, b []byte, path string) (int, error) {
+	return retry("read", path, func() (int, error) { return unix.Read(fd, b) })
+}
+
+func sysPread(fd int, b []byte, path string) (int, error) {
+	return retry("pread", path, func() (int, error) { return unix.Pread(fd, b, 0) })
+}
+
+func sysWrite(fd int, b []byte, path string) (int, error) {
+	return retry("write", path, func() (int, error) { return unix.Write(fd, b) })
+}
+
+func sysMkdir(path string) error {
+	_, err := retry("mkdir", path, func() (struct{}, error) { return struct{}{}, unix.Mkdir(path, 0o755) })
+	return err
+}
+
+func sysRmdir(path string) error {
+	_, err := retry("rmdir", path, func() (struct{}, error) { return struct{}{}, unix.Rmdir(path) })
+	return err
+}
+
+func sysFlock(fd, how int, path string) error {
+	_, err := retry("flock", path, func() (struct{}, error) { return struct{}{}, unix.Flock(fd, how) })
+	return err
+}
 
 // writeFile writes s to an existing cgroup file with a single write(2), as
 // the kernel parses each write on its own.
 func writeFile(path, s string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, err := sysOpen(path, unix.O_WRONLY)
 	if err != nil {
 		return fileErr("open", path, err)
 	}
 	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte(s)); err != nil {
+	if _, err := sysWrite(fd, []byte(s), path); err != nil {
 		return fileErr("write "+strconv.Quote(strings.TrimSpace(s))+" to", path, err)
 	}
 	return nil
@@ -45,7 +105,7 @@ func readFile(path string) ([]byte, error) {
 // readInto reads a cgroup file into buf, growing it (on the heap) when
 // grow is set and the file is larger; else a larger file is an error.
 func readInto(path string, buf []byte, grow bool) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := sysOpen(path, unix.O_RDONLY)
 	if err != nil {
 		return nil, fileErr("read", path, err)
 	}
@@ -58,10 +118,8 @@ func readInto(path string, buf []byte, grow bool) ([]byte, error) {
 			}
 			buf = append(buf, make([]byte, len(buf))...)
 		}
-		m, err := unix.Read(fd, buf[n:])
+		m, err := sysRead(fd, buf[n:], path)
 		switch {
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			return nil, fileErr("read", path, err)
 		case m == 0:
@@ -74,7 +132,7 @@ func readInto(path string, buf []byte, grow bool) ([]byte, error) {
 // preadAll reads a kept-open cgroup file from offset 0; kernfs restarts the
 // seq_file at offset 0, so no lseek and no reopen is needed.
 func preadAll(fd int, buf []byte) ([]byte, error) {
-	n, err := unix.Pread(fd, buf, 0)
+	n, err := sysPread(fd, buf, "")
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +153,8 @@ func fileErr(op, path string, err error) error {
 
 // exists reports whether path exists.
 func exists(path string) bool {
-	return unix.Access(path, unix.F_OK) == nil
+	_, err := retry("access", path, func() (struct{}, error) { return struct{}{}, unix.Access(path, unix.F_OK) })
+	return err == nil
 }
 
 // parseUint parses a decimal counter, accepting "max" as the largest value.

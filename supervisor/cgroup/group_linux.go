@@ -163,7 +163,7 @@ func (m *Manager) NewGroup(name string, l Limits) (*Group, error) {
 // create makes the directories, writes the limits and opens the kept files.
 func (g *Group) create() error {
 	for i, d := range g.dirs {
-		if err := unix.Mkdir(d.path, 0o755); err != nil {
+		if err := sysMkdir(d.path); err != nil {
 			g.dirs = g.dirs[:i] // destroy removes only what was made
 			return fileErr("mkdir", d.path, err)
 		}
@@ -310,11 +310,11 @@ func setV1Memory(dir string, v int64) error {
 func (g *Group) open() error {
 	var err error
 	if g.uni != "" {
-		if g.unifiedFD, err = unix.Open(g.uni, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		if g.unifiedFD, err = sysOpen(g.uni, unix.O_PATH|unix.O_DIRECTORY); err != nil {
 			return fileErr("open", g.uni, err)
 		}
 		p := filepath.Join(g.uni, "cgroup.events")
-		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		fd, err := sysOpen(p, unix.O_RDONLY|unix.O_NONBLOCK)
 		if err != nil {
 			return fileErr("open", p, err)
 		}
@@ -329,7 +329,7 @@ func (g *Group) open() error {
 			continue
 		}
 		p := filepath.Join(d.path, "cgroup.procs")
-		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		fd, err := sysOpen(p, unix.O_WRONLY)
 		if err != nil {
 			return fileErr("open", p, err)
 		}
@@ -337,7 +337,7 @@ func (g *Group) open() error {
 	}
 	if g.cpuFile != "" {
 		// Kept open: BeginRun reads the CPU baseline on every run.
-		if g.cpuFD, err = unix.Open(g.cpuFile, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		if g.cpuFD, err = sysOpen(g.cpuFile, unix.O_RDONLY); err != nil {
 			g.cpuFD = -1
 			return fileErr("open", g.cpuFile, err)
 		}
@@ -353,7 +353,7 @@ func (g *Group) open() error {
 		oom, peak = "memory.events", "memory.peak"
 	}
 	p := filepath.Join(g.mem, oom)
-	if g.oomFD, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+	if g.oomFD, err = sysOpen(p, unix.O_RDONLY); err != nil {
 		g.oomFD = -1
 		return fileErr("open", p, err)
 	}
@@ -362,9 +362,9 @@ func (g *Group) open() error {
 	// writing; the peak then covers the group's whole life.
 	p = filepath.Join(g.mem, peak)
 	g.peakResettable.Store(true)
-	if g.peakFD, err = unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC, 0); err != nil {
+	if g.peakFD, err = sysOpen(p, unix.O_RDWR); err != nil {
 		g.peakResettable.Store(false)
-		if g.peakFD, err = unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		if g.peakFD, err = sysOpen(p, unix.O_RDONLY); err != nil {
 			g.peakFD = -1 // memory.peak is missing before Linux 5.19
 		}
 	}
@@ -397,7 +397,7 @@ func (g *Group) openQuota() error {
 	if p == "" {
 		return nil // CanEnforce let no such group be made
 	}
-	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, err := sysOpen(p, unix.O_WRONLY)
 	if err != nil {
 		return fileErr("open", p, err)
 	}
@@ -424,7 +424,7 @@ func (g *Group) destroy() {
 	g.closeFDs()
 	g.deleted = true
 	for i := len(g.dirs) - 1; i >= 0; i-- {
-		_ = unix.Rmdir(g.dirs[i].path)
+		_ = sysRmdir(g.dirs[i].path)
 	}
 }
 
@@ -471,7 +471,7 @@ func (g *Group) Place(pid int) error {
 		}
 	}
 	for i, fd := range g.procsFDs {
-		if _, err := unix.Write(fd, s); err != nil {
+		if _, err := sysWrite(fd, s, "cgroup.procs"); err != nil {
 			return fmt.Errorf("cgroup: place %d in %s: %w", pid, g.v1Dirs()[i], err)
 		}
 	}

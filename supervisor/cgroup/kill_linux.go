@@ -341,7 +341,7 @@ func (g *Group) isEmptyLocked() (bool, error) {
 // suffices.
 func hasProcs(dir string) (bool, error) {
 	p := dir + "/cgroup.procs"
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := sysOpen(p, unix.O_RDONLY)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil // removed already: empty
 	}
@@ -350,16 +350,11 @@ func hasProcs(dir string) (bool, error) {
 	}
 	defer unix.Close(fd)
 	var buf [16]byte
-	for {
-		n, err := unix.Read(fd, buf[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, fileErr("read", p, err)
-		}
-		return n > 0, nil
+	n, err := sysRead(fd, buf[:], p)
+	if err != nil {
+		return false, fileErr("read", p, err)
 	}
+	return n > 0, nil
 }
 
 // Empty reports whether no process is in the group now. On v2 and hybrid
@@ -415,7 +410,7 @@ func (m *Manager) rmdirRetry(dir string) (int, error) {
 	deadline := time.Now().Add(rmdirBudget)
 	sleep := time.Millisecond
 	for try := 1; ; try++ {
-		err := unix.Rmdir(dir)
+		err := sysRmdir(dir)
 		if err == nil || errors.Is(err, unix.ENOENT) {
 			return try, nil
 		}

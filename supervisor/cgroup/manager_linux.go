@@ -224,12 +224,12 @@ func (m *Manager) tryClaim(name string) (bool, error) {
 	fail := func() {
 		m.unlockAll()
 		for i := len(made) - 1; i >= 0; i-- {
-			_ = unix.Rmdir(made[i]) // ours, and empty: do not leave it behind
+			_ = sysRmdir(made[i]) // ours, and empty: do not leave it behind
 		}
 	}
 	for _, h := range m.hs {
 		h.root = filepath.Join(h.mount, h.base, name)
-		err := unix.Mkdir(h.root, 0o755)
+		err := sysMkdir(h.root)
 		if err == nil {
 			made = append(made, h.root)
 		}
@@ -284,14 +284,14 @@ func (m *Manager) checkOutside() error {
 // It fails with EWOULDBLOCK when another process holds it, or when dir was
 // replaced meanwhile (removed by the instance that sweeps stale subtrees).
 func lockDir(dir string) (int, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := sysOpen(dir, unix.O_RDONLY|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOENT) {
 		return -1, unix.EWOULDBLOCK // just removed by a sweeping instance
 	}
 	if err != nil {
 		return -1, fileErr("open", dir, err)
 	}
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := sysFlock(fd, unix.LOCK_EX|unix.LOCK_NB, dir); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return -1, unix.EWOULDBLOCK
@@ -319,7 +319,7 @@ func (m *Manager) unlockAll() {
 func (m *Manager) release() {
 	m.unlockAll()
 	for i := len(m.created) - 1; i >= 0; i-- {
-		_ = unix.Rmdir(m.created[i])
+		_ = sysRmdir(m.created[i])
 	}
 }
 

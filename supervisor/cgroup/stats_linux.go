@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Per-run accounting: baselines taken by BeginRun, deltas read by
@@ -35,7 +33,7 @@ func (g *Group) beginLocked() error {
 		g.oomBase.Store(n)
 	}
 	if g.peakFD >= 0 && g.peakResettable.Load() {
-		if _, err := unix.Write(g.peakFD, []byte("0")); err != nil {
+		if _, err := sysWrite(g.peakFD, []byte("0"), "memory peak"); err != nil {
 			if g.memV2 {
 				g.peakResettable.Store(false)
 			} else {
@@ -61,7 +59,7 @@ func (g *Group) beginLocked() error {
 		// a run with what the previous run left of the current period; the
 		// kernel refills the runtime whenever the quota is written
 		// (tg_set_cfs_bandwidth), as for a new group.
-		if _, err := unix.Write(g.quotaFD, g.quotaVal); err != nil {
+		if _, err := sysWrite(g.quotaFD, g.quotaVal, "cpu quota"); err != nil {
 			return fmt.Errorf("cgroup: refill CPU quota of %s: %w", g.name, err)
 		}
 	}

@@ -26,7 +26,7 @@ func (m *Manager) ensureParent(h *hier) error {
 			continue
 		}
 		dir = filepath.Join(dir, el)
-		err := unix.Mkdir(dir, 0o755)
+		err := sysMkdir(dir)
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
@@ -76,7 +76,7 @@ func v2Base(mnt, own string) (base, why string, err error) {
 		return own, fmt.Sprintf("%s holds other processes, so it cannot hand controllers to children (no internal processes)", dir), nil
 	}
 	leaf := filepath.Join(dir, leafName)
-	if err := unix.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+	if err := sysMkdir(leaf); err != nil && !errors.Is(err, unix.EEXIST) {
 		return "", "", fileErr("mkdir", leaf, err)
 	}
 	if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(os.Getpid())); err != nil {

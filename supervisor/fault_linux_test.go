@@ -1,0 +1,72 @@
+//go:build linux
+
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLinuxSupervisorFailureIsDistinct: a start that fails in the
+// supervisor's machinery (here a group that cannot be created, injected
+// through the backend's test knob) matches ErrSupervisor beside ErrSpawn,
+// on the launcher path (where every fire waiting on the pool gets the
+// failure of a background preparation) and the direct one; the next start
+// works; a hook's own failure (no such program, not executable) does not
+// match ErrSupervisor.
+func TestLinuxSupervisorFailureIsDistinct(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		name := "launcher"
+		if direct {
+			name = "direct"
+		}
+		t.Run(name, func(t *testing.T) {
+			injected := errors.New("injected group failure")
+			var failures atomic.Int32
+			failures.Store(1)
+			b := lxNew(t, linuxConfig{direct: direct, groupFault: func() error {
+				if failures.Add(-1) >= 0 {
+					return injected
+				}
+				return nil
+			}})
+			lxNeedCgroups(t, b)
+			spec := lxSh("exit 0")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := b.Start(ctx, spec)
+			if err == nil {
+				t.Fatal("Start succeeded although its group could not be made")
+			}
+			for _, want := range []error{ErrSupervisor, ErrSpawn, injected} {
+				if !errors.Is(err, want) {
+					t.Errorf("Start error %q does not match %q", err, want)
+				}
+			}
+			p := lxStart(t, b, spec)
+			if st := lxWait(t, p, 10*time.Second); !st.Success() {
+				t.Errorf("start after the failure: %+v", st)
+			}
+
+			dir := t.TempDir()
+			plain := filepath.Join(dir, "not-executable")
+			if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, path := range []string{filepath.Join(dir, "missing"), plain} {
+				_, err := b.Start(ctx, &Spec{Name: "t", Path: path})
+				if err == nil {
+					t.Fatalf("Start %s succeeded", path)
+				}
+				if !errors.Is(err, ErrSpawn) || errors.Is(err, ErrSupervisor) {
+					t.Errorf("Start %s: %q; want ErrSpawn and not ErrSupervisor", path, err)
+				}
+			}
+		})
+	}
+}
