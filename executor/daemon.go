@@ -128,9 +128,11 @@ func (d *daemonExecutor) Fire(ctx context.Context, event string, payload json.Ra
 	ctx, cancel := withHookTimeout(ctx, d.h)
 	defer cancel()
 	dec, err := d.fire(ctx, event, payload)
-	if err != nil {
+	if err != nil && KindOf(err) != KindDaemonUnavailable {
+		// A fail-fast "unavailable" is a consequence of the last error, not
+		// a new one: recording it would nest each error in the next.
 		d.mu.Lock()
-		d.lastErr = err.Error()
+		d.lastErr = boundedText(err.Error())
 		d.mu.Unlock()
 	}
 	return dec, err
@@ -252,7 +254,7 @@ func (d *daemonExecutor) start(ctx context.Context) (*daemonChild, error) {
 	if err != nil {
 		d.nextStart = time.Now().Add(restartDelay(d.failures))
 		d.failures++
-		d.lastErr = err.Error()
+		d.lastErr = boundedText(err.Error())
 		return nil, err
 	}
 	if d.closed {
@@ -433,7 +435,7 @@ func (d *daemonExecutor) failLocked(c *daemonChild, err error, grace time.Durati
 	if d.closed {
 		return
 	}
-	d.lastErr = err.Error()
+	d.lastErr = boundedText(err.Error())
 	d.restarts++
 	if m := d.r.hookMetrics(d.h.Name); m != nil {
 		m.Restart()

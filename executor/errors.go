@@ -2,6 +2,7 @@ package executor
 
 import (
 	"errors"
+	"unicode/utf8"
 
 	"github.com/hooksupd/hooksupd/supervisor"
 )
@@ -116,4 +117,22 @@ func errorKindNames() []string {
 		out = append(out, k.String())
 	}
 	return out
+}
+
+// maxErrorText bounds an error text kept for status, embedded in another
+// error or logged: a hook's failure must never grow what the supervisor
+// holds or sends.
+const maxErrorText = 512
+
+// boundedText cuts s to maxErrorText bytes (at a rune boundary), marking
+// the cut.
+func boundedText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -165,7 +165,7 @@ func (e *execExecutor) Fire(ctx context.Context, event string, payload json.RawM
 	d, err := e.fire(ctx, event, payload)
 	if err != nil {
 		e.mu.Lock()
-		e.lastErr = err.Error()
+		e.lastErr = boundedText(err.Error())
 		e.mu.Unlock()
 	}
 	return d, err

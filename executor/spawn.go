@@ -43,7 +43,7 @@ func spawn(ctx context.Context, b supervisor.Backend, spec *supervisor.Spec, log
 			if last == nil {
 				return nil, &hookError{kind: ErrTimeout, msg: "hook timed out before it could be spawned", cause: err}
 			}
-			return nil, &hookError{kind: ErrTimeout, msg: "hook timed out retrying spawn (last error: " + last.Error() + ")", cause: err}
+			return nil, &hookError{kind: ErrTimeout, msg: "hook timed out retrying spawn (last error: " + boundedText(last.Error()) + ")", cause: err}
 		}
 		p, err := b.Start(ctx, spec)
 		if err == nil {

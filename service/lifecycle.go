@@ -34,10 +34,18 @@ func (s *Server) Run(sigs <-chan os.Signal, serveErr <-chan error, drain time.Du
 			if sig == syscall.SIGHUP {
 				s.log.Info("SIGHUP: reloading the configuration")
 				// Off the main loop: the keep-alives go on while daemon
-				// hooks start. Reloads are serialised by reloadMu.
+				// hooks start. A storm of SIGHUPs coalesces: at most one
+				// reload runs and one more is pending (it reads the file
+				// as it is then), so no goroutine queues per signal.
+				if s.hupPending.Swap(true) {
+					continue
+				}
 				s.bg.Add(1)
 				go func() {
 					defer s.bg.Done()
+					s.reloadMu.Lock()
+					s.hupPending.Store(false)
+					s.reloadMu.Unlock()
 					_, _ = s.reload("SIGHUP")
 				}()
 				continue

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/hooksupd/hooksupd/executor"
 )
 
@@ -74,6 +76,13 @@ func badRequest(format string, args ...any) *Error {
 // id when the line is a JSON object whose "id" could be read, so the error
 // reply can be correlated.
 func parseRequest(line []byte) (*request, json.RawMessage, *Error) {
+	if perr := strictCheck(line); perr != nil {
+		var id json.RawMessage
+		if utf8.Valid(line) {
+			id = salvageID(line) // an id that is not valid UTF-8 is never echoed
+		}
+		return nil, id, perr
+	}
 	var req request
 	dec := json.NewDecoder(bytes.NewReader(line))
 	// A misspelt key ("namespaces") would otherwise silently fire no
@@ -125,6 +134,54 @@ func parseRequest(line []byte) (*request, json.RawMessage, *Error) {
 		return nil, req.ID, badRequest("unknown op %q (want fire, ping, status or reload)", truncate(req.Op, 64))
 	}
 	return &req, req.ID, nil
+}
+
+// requestFields are the request's keys, spelt exactly as the protocol
+// spells them.
+var requestFields = map[string]bool{"id": true, "op": true, "event": true, "namespace": true, "payload": true, "trace": true}
+
+// strictCheck refuses what encoding/json would quietly accept: a name
+// that appears twice in one object (at any depth; encoding/json keeps the
+// last, so {"op":"ping","op":"reload"} reloaded), invalid UTF-8 (which it
+// replaces), and a request key spelt in another case ("EVENT", which it
+// matches case-insensitively). The jsontext decoder is strict about the
+// first two by design; the third is checked here. A syntax error is left
+// to the decoder of parseRequest, which words it for the client.
+func strictCheck(line []byte) *Error {
+	if !utf8.Valid(line) {
+		return badRequest("the request line is not valid UTF-8")
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(line))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return strictError(err)
+		}
+		key := name.String()
+		if !requestFields[key] && requestFields[strings.ToLower(key)] {
+			return badRequest("field %q must be spelt %q", truncate(key, 64), strings.ToLower(key))
+		}
+		if err := dec.SkipValue(); err != nil {
+			return strictError(err)
+		}
+	}
+	return nil
+}
+
+// strictError turns the jsontext decoder's strictness errors into
+// bad_request; anything else (syntax) is left to parseRequest.
+func strictError(err error) *Error {
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		var se *jsontext.SyntacticError
+		if errors.As(err, &se) {
+			return badRequest("duplicate field at %s", se.JSONPointer)
+		}
+		return badRequest("duplicate field")
+	}
+	return nil
 }
 
 // decodeNamespaces accepts a string, an array of strings, or nothing.

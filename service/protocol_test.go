@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hooksupd/hooksupd/executor"
 )
@@ -158,4 +159,51 @@ func TestReplyQueue(t *testing.T) {
 	if q.push([]byte("b")) {
 		t.Error("push after close")
 	}
+}
+
+// The protocol is strict where encoding/json is lenient: duplicate names
+// (at any depth), keys in another case and invalid UTF-8 are bad_request;
+// the id's bytes come back as sent.
+func TestParseRequestStrict(t *testing.T) {
+	for _, line := range []string{
+		`{"id":1,"op":"ping","op":"reload"}`,
+		`{"id":2,"op":"fire","event":"no_such","event":"x"}`,
+		`{"id":3,"op":"fire","event":"x","payload":{"a":1,"a":2}}`,
+		`{"ID":4,"op":"ping"}`,
+		`{"id":5,"OP":"ping"}`,
+		`{"id":6,"op":"fire","EVENT":"x"}`,
+		`{"id":7,"op":"fire","event":"x","Trace":true}`,
+		"{\"id\":\"\xff\xfe\",\"op\":\"ping\"}",
+	} {
+		_, id, perr := parseRequest([]byte(line))
+		if perr == nil || perr.Code != CodeBadRequest {
+			t.Errorf("%q: %v, want bad_request", line, perr)
+		} else if b := encodeError(id, perr); !json.Valid(b) || !utf8.Valid(b) {
+			t.Errorf("%q: the error reply is not valid JSON: %q", line, b)
+		}
+	}
+	for _, id := range []string{`7`, `1e0`, `"x y"`, `[1,2]`, `-0.50`} {
+		req, _, perr := parseRequest([]byte(`{"id": ` + id + ` ,"op":"ping"}`))
+		if perr != nil || string(req.ID) != id {
+			t.Errorf("id %s: %v %q", id, perr, req.ID)
+		}
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range []string{`{"id":1,"op":"ping"}`, `{"id":1,"op":"ping","op":"x"}`, `{"id":"\u00ff","op":"fire","event":"e","payload":{"a":[1,{"b":2}]}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		req, id, perr := parseRequest(line)
+		if perr == nil && req == nil {
+			t.Fatal("no request and no error")
+		}
+		if perr != nil {
+			// Whatever the line, the error reply is valid JSON.
+			if b := encodeError(id, perr); !json.Valid(b) {
+				t.Fatalf("error reply is not JSON: %q", b)
+			}
+		}
+	})
 }

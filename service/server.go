@@ -97,8 +97,11 @@ type Server struct {
 	handlers sync.WaitGroup // whole connections
 
 	reloadMu sync.Mutex
-	bg       sync.WaitGroup // reloads started by SIGHUP
-	stats    serverStats
+	// hupPending: a SIGHUP reload is started and has not begun reading
+	// the config yet; later SIGHUPs join it.
+	hupPending atomic.Bool
+	bg         sync.WaitGroup // reloads started by SIGHUP
+	stats      serverStats
 }
 
 func New(o Options) *Server {

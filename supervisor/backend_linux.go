@@ -134,7 +134,6 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 		b.spawn.stop()
 		return nil, fmt.Errorf("linux backend: %w", err)
 	}
-	b.openKeeper()
 	// Open removes whatever a previous instance left in the subtree
 	// (crash safety): it kills the stale trees first.
 	if cfg.noCgroup {
@@ -143,6 +142,11 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 		b.cg = nil
 		b.log.Warn("cgroups unavailable: limits cannot be enforced", "err", b.cgErr)
 	}
+	// The keeper is started only now: under systemd delegation Open has
+	// moved this process into its "supervisor" leaf, and a keeper started
+	// before would be left behind in the delegated cgroup, which must hold
+	// no process for its controllers to reach the hooks' groups.
+	b.openKeeper()
 	switch {
 	case cfg.direct:
 		b.exeNote = "launchers disabled"

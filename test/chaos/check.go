@@ -199,7 +199,7 @@ func (r *run) strictProtocol() {
 				bad = append(bad, fmt.Sprintf("%s: %.90q", c.name, strings.TrimSpace(line)))
 			}
 		case "echo":
-			if !strings.HasPrefix(line, `{"id": 7 `) {
+			if !strings.HasPrefix(line, `{"id":7,`) { // the value's bytes; the whitespace around it is not part of it
 				bad = append(bad, fmt.Sprintf("%s: %.60q", c.name, strings.TrimSpace(line)))
 			}
 		case "echo1e0":

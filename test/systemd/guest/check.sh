@@ -171,45 +171,6 @@ main=$(systemctl show -p MainPID --value hooksupd.service)
 check "activated service in its supervisor leaf" grep -qx '0::/system.slice/hooksupd.service/supervisor' "/proc/$main/cgroup"
 systemctl stop hooksupd.socket hooksupd.service
 
-# 10. hooksupd run as an unprivileged user: it asks the user's systemd
-#     manager (on its private socket: this image has no D-Bus daemon) for a
-#     delegated scope and caps CMD inside it. Without a system bus neither
-#     user@.service (user-runtime-dir@ needs logind) nor systemd-run --user
-#     works here, so the user's manager runs as a delegated service, and
-#     root starts hooksupd (as the user) in a cgroup of that manager's tree,
-#     as if it were one of the user's services: moving it into the scope
-#     from a login session would take the system bus.
-useradd -m -u 1000 runner
-install -d -o 1000 -g 1000 -m 0700 /run/user/1000
-systemd-run -q --unit=runner-manager --uid=1000 --gid=1000 -p Delegate=yes -p Type=notify \
-	-E XDG_RUNTIME_DIR=/run/user/1000 /lib/systemd/systemd --user
-check "a systemd manager of uid 1000 runs" wait_until 30 test -S /run/user/1000/systemd/private
-mgr_cg=/sys/fs/cgroup$(systemctl show -p ControlGroup --value runner-manager.service)
-log "the user manager's cgroup: $mgr_cg ($(cat "$mgr_cg/cgroup.controllers" 2>/dev/null))"
-asuser() {
-	local leaf=$mgr_cg/vmtest-$RANDOM
-	mkdir "$leaf" && chown 1000:1000 "$leaf" "$leaf/cgroup.procs"
-	(cd /tmp && sh -c 'echo $$ >"$1/cgroup.procs" && shift && exec setpriv --reuid=1000 --regid=1000 --init-groups env XDG_RUNTIME_DIR=/run/user/1000 HOME=/home/runner "$@"' \
-		sh "$leaf" "$@")
-	local rc=$?
-	rmdir "$leaf" 2>/dev/null
-	return $rc
-}
-out=$(asuser hooksupd run -v -p MemoryMax=64M -p TasksMax=16 -- sh -c \
-	'cg=$(cut -d: -f3 /proc/self/cgroup); echo "$cg"; cat "/sys/fs/cgroup$cg/memory.max" "/sys/fs/cgroup$cg/pids.max"' 2>&1)
-rc=$?
-log "hooksupd run as uid 1000: status $rc: $(tr '\n' ' ' <<<"$out")"
-check "hooksupd run as a user applies limits (status $rc)" test "$rc" = 0
-check "CMD runs in a delegated scope of the user manager" has "$out" 'runner-manager.service/.*hooksupd-run-sh-[0-9]*\.scope/'
-check "CMD has its MemoryMax (memory.max)" has "$out" '^67108864$'
-check "CMD has its TasksMax (pids.max)" has "$out" '^16$'
-asuser hooksupd run -p MemoryMax=64M -- sh -c 'head -c 200M /dev/zero | tail' >/dev/null 2>&1
-rc=$?
-check "an OOM kill in a user's run ends it with 137 (status $rc)" test "$rc" = 137
-no_run_scope() { ! find "$mgr_cg" -type d -name 'hooksupd-run-*' | grep -q .; }
-check "no hooksupd-run scope is left" wait_until 10 no_run_scope
-systemctl stop runner-manager.service
-
 # For the record (not checks): what systemd says about the units, e.g. the
 # keys this systemd version does not know.
 systemd-analyze verify /etc/systemd/system/hooksupd.service /etc/systemd/system/hooksupd.socket 2>&1 |
