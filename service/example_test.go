@@ -1,0 +1,33 @@
+package service_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/hooksupd/hooksupd/service"
+)
+
+// A host application fires through a running service. (Compiled, not run:
+// it needs a service listening on the socket.)
+func ExampleClient() {
+	ctx := context.Background()
+	c, err := service.Dial("") // service.DefaultSocket
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	rep, err := c.Fire(ctx, service.FireRequest{Event: "pre_store", Namespaces: []string{"team/a"},
+		Payload: json.RawMessage(`{"content":"hello"}`)})
+	var se *service.Error
+	switch {
+	case errors.As(err, &se) && se.Code == service.CodeOverloaded:
+		log.Print("busy; retry later")
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println(rep.Decision, rep.Reason)
+	}
+}
