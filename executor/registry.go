@@ -133,13 +133,6 @@ func (r *Registry) SetEvents(events map[string]config.Event) {
 	r.catalog.Store(&events)
 }
 
-// memoryDelta reports how modify deltas of event are typed.
-func (r *Registry) memoryDelta(event string) bool {
-	if ev, ok := (*r.catalog.Load())[event]; ok {
-		return ev.MemoryDelta
-	}
-	return false
-}
 
 // hookMetrics returns the hook's counters, or nil.
 func (r *Registry) hookMetrics(name string) *HookMetrics {

@@ -22,20 +22,15 @@ const (
 // The shared helpers, under the names these tests use.
 type (
 	syncBuffer = testutil.SyncBuffer
-	client     = testutil.LineClient
-	reply      = testutil.Reply
 )
 
 var (
 	dial        = testutil.Dial
 	waitFor     = testutil.WaitFor
 	shHook      = testutil.WriteExec
-	writeExec   = testutil.WriteExec
 	writeConfig = testutil.WriteConfig
 	hookBlock   = testutil.HookBlock
 	alive       = testutil.Alive
-	waitGone    = testutil.WaitGone
-	readPids    = testutil.ReadPids
 	fileExists  = testutil.FileExists
 )
 
