@@ -133,7 +133,6 @@ func (r *Registry) SetEvents(events map[string]config.Event) {
 	r.catalog.Store(&events)
 }
 
-
 // hookMetrics returns the hook's counters, or nil.
 func (r *Registry) hookMetrics(name string) *HookMetrics {
 	if r.opts.Metrics == nil {
