@@ -36,7 +36,14 @@ func TestLinuxSupervisorFailureIsDistinct(t *testing.T) {
 				return nil
 			}})
 			lxNeedCgroups(t, b)
+			// A direct spawn cannot drop a root child's capabilities; this
+			// test is about group failures, so the child keeps them.
+			var sb Sandbox
+			if direct {
+				sb.Capabilities = []string{"ALL"}
+			}
 			spec := lxSh("exit 0")
+			spec.Sandbox = sb
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := b.Start(ctx, spec)
@@ -59,7 +66,7 @@ func TestLinuxSupervisorFailureIsDistinct(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, path := range []string{filepath.Join(dir, "missing"), plain} {
-				_, err := b.Start(ctx, &Spec{Name: "t", Path: path})
+				_, err := b.Start(ctx, &Spec{Name: "t", Path: path, Sandbox: sb})
 				if err == nil {
 					t.Fatalf("Start %s succeeded", path)
 				}
