@@ -58,9 +58,13 @@ func checkStrictModes(file string) error {
 }
 
 // fileIdent is what changes when a file is replaced or its owner or mode
-// changes: device, inode and status-change time.
+// changes: device, inode, mode, owner and status-change time. The mode
+// and owner are compared themselves because ctime comes from a coarse
+// clock: a chmod right after a check can leave it unchanged.
 type fileIdent struct {
 	dev, ino uint64
+	mode     uint32
+	uid, gid uint32
 	ctime    syscall.Timespec
 }
 
@@ -70,5 +74,6 @@ func statIdent(path string) (id fileIdent, ok bool) {
 	if syscall.Stat(path, &st) != nil {
 		return fileIdent{}, false
 	}
-	return fileIdent{dev: uint64(st.Dev), ino: uint64(st.Ino), ctime: statCtime(&st)}, true
+	return fileIdent{dev: uint64(st.Dev), ino: uint64(st.Ino), mode: uint32(st.Mode), uid: st.Uid, gid: st.Gid,
+		ctime: statCtime(&st)}, true
 }

@@ -247,7 +247,11 @@ func TestReusedGroupGetsWholeCPUQuota(t *testing.T) {
 			}
 			n := throttled() - before
 			t.Logf("run %d: CPU %v, throttled %d times", run, st.CPU, n)
-			if n != 0 {
+			// Throttling is a failure only for a run that stayed inside
+			// its quota: under emulation (the VM suite) a 30ms burn can
+			// cost more than the whole 50ms, and then being throttled is
+			// the quota working, not a stale share.
+			if n != 0 && st.CPU < 45*time.Millisecond {
 				t.Errorf("run %d used %v of a 50ms quota and was throttled", run, st.CPU)
 			}
 			p.Put(g)
