@@ -1,13 +1,13 @@
 package config
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -83,9 +83,7 @@ func TestParseSandboxErrors(t *testing.T) {
 // TestDynamicUsers: as root with [supervisor] dynamic_users, hooks that
 // name no user get distinct unprivileged ids; user = "root" stays root.
 func TestDynamicUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("dynamic users apply only when hooksupd runs as root")
-	}
+	testutil.RequireRoot(t) // dynamic users apply only when hooksupd runs as root
 	cfg, err := Parse("d.toml", []byte(`
 [supervisor]
 dynamic_users = "default"
