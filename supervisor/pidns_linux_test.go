@@ -134,10 +134,18 @@ func TestLinuxSIGKILLLeavesNoOrphans(t *testing.T) {
 				}
 				t.Fatalf("helper: %q %v", line, err)
 			}
-			// 4 hooks, each: sh, a double-forked sleep, a setsid sh with its
-			// sleep, a background sleep.
-			if n := len(lxMarked(mark)); n < 4*5 {
-				t.Fatalf("%d marked processes before the kill, want >= 20", n)
+			// 5 hooks, each: sh, a double-forked sleep, a setsid sh with its
+			// sleep, a background sleep. "ready" is printed while the
+			// background branches may still be forking (slow under
+			// emulation), so wait for at least 4 hooks' worth.
+			for wait := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				n := len(lxMarked(mark))
+				if n >= 4*5 {
+					break
+				}
+				if time.Now().After(wait) {
+					t.Fatalf("%d marked processes before the kill, want >= 20", n)
+				}
 			}
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
