@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -510,5 +511,37 @@ func TestServeUnreadRepliesStopReading(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the connection of the client that never reads was not closed")
+	}
+}
+
+// A storm of SIGHUPs while a reload is stuck (here: its lock held) costs
+// no goroutine per signal: they coalesce into one pending reload, which
+// runs once the lock is free. (Before, each SIGHUP started a goroutine
+// that queued on the lock: 500 SIGHUPs left 435 goroutines.)
+func TestServeSIGHUPStormCoalesces(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
+	sigs := make(chan os.Signal, 1)
+	ran := make(chan error, 1)
+	go func() { ran <- ts.srv.Run(sigs, make(chan error), time.Second) }()
+	before := ts.srv.stats.reloadsOK.Load()
+	base := runtime.NumGoroutine()
+	ts.srv.reloadMu.Lock()
+	for range 500 {
+		sigs <- syscall.SIGHUP
+	}
+	grown := runtime.NumGoroutine() - base
+	ts.srv.reloadMu.Unlock()
+	if grown > 3 {
+		t.Errorf("500 SIGHUPs during a stuck reload left %d more goroutines", grown)
+	}
+	waitFor(t, 10*time.Second, "the pending reload", func() bool { return ts.srv.stats.reloadsOK.Load() > before })
+	time.Sleep(100 * time.Millisecond)
+	if n := ts.srv.stats.reloadsOK.Load() - before; n > 2 {
+		t.Errorf("%d reloads ran for one storm, want 1 or 2", n)
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
