@@ -45,7 +45,7 @@ Only hooks whose namespace pattern matches one of the -n namespaces fire;
 wildcard hooks ("*") fire always, scoped ones never without -n.
 
 With --socket PATH (or --remote: the [server] socket of the -c config,
-else `+service.DefaultSocket+`) the running 'hooksupd serve' fires instead,
+else ` + service.DefaultSocket + `) the running 'hooksupd serve' fires instead,
 with the same output and exit statuses; "fire_id" then names the fire in
 the service's logs.
 
