@@ -197,6 +197,7 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	if err != nil {
 		return Decision{}, err
 	}
+	setChildPid(ctx, proc.Pid())
 	run := &execRun{
 		e:       e,
 		proc:    proc,
@@ -209,9 +210,10 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	d, err := run.drive(ctx, loop, line, start, e.p.memoryDelta)
 	e.untrack(proc)
 	if rerr := proc.Release(); rerr != nil {
-		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "err", rerr)
+		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "fire_id", FireIDFrom(ctx),
+			"child_pid", proc.Pid(), "err", rerr)
 	}
-	run.logStderr(err)
+	run.logStderr(ctx, err)
 	return d, err
 }
 
@@ -396,7 +398,7 @@ func (r *execRun) drive(ctx context.Context, loop *ndjson.Loop, line []byte, sta
 	}
 	if lingering {
 		r.e.r.log.Warn("hooks: hook exited but left a process holding its output; tree killed",
-			"hook", r.e.h.Name, "pid", p.Pid())
+			"hook", r.e.h.Name, "fire_id", FireIDFrom(ctx), "child_pid", p.Pid())
 	}
 	if outErr != nil {
 		return Decision{}, &hookError{kind: ErrIO, msg: "hook io error: reading stdout", cause: outErr}
@@ -447,19 +449,21 @@ func (r *execRun) timedOut(ctx context.Context, start time.Time) error {
 	select {
 	case <-r.proc.Done():
 	case <-t.C:
-		r.e.r.log.Error("hooks: hook child not reaped after kill", "hook", r.e.h.Name, "pid", r.proc.Pid())
+		r.e.r.log.Error("hooks: hook child not reaped after kill", "hook", r.e.h.Name,
+			"fire_id", FireIDFrom(ctx), "child_pid", r.proc.Pid())
 	}
 	return timeoutError(ctx, start)
 }
 
 // logStderr logs the redacted stderr tail: debug after a success, warn
 // after a failure. Stderr never goes into an error.
-func (r *execRun) logStderr(err error) {
+func (r *execRun) logStderr(ctx context.Context, err error) {
 	tail := r.ring.Bytes()
 	if len(bytes.TrimSpace(tail)) == 0 {
 		return
 	}
-	args := []any{"hook", r.e.h.Name, "stderr_bytes", r.ring.Total(), "stderr", r.ring.Redacted()}
+	args := []any{"hook", r.e.h.Name, "fire_id", FireIDFrom(ctx), "child_pid", r.proc.Pid(),
+		"stderr_bytes", r.ring.Total(), "stderr", r.ring.Redacted()}
 	if err == nil {
 		r.e.r.log.Debug("hooks: hook stderr", args...)
 		return

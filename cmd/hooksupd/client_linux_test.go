@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fireIDField matches the fire id a reply carries, which differs between
@@ -28,7 +29,17 @@ func TestFireRemoteMatchesLocal(t *testing.T) {
 		hookBlock("m", "pre_link", filepath.Join(dir, "modify.sh"), 0)+
 		hookBlock("d", "pre_delete", filepath.Join(dir, "deny.sh"), 0)+
 		hookBlock("q", "pre_promote", filepath.Join(dir, "ask.sh"), 0))
-	startServe(t, sock, nil, "-c", cfg)
+	_, logs := startServe(t, sock, nil, "-c", cfg)
+
+	// The fire id of a traced reply names the fire's lines in the log.
+	r := hooksupd(t, "", "fire", "--socket", sock, "--trace", "pre_delete")
+	id, _ := decodeWire(t, r.stdout)["fire_id"].(string)
+	if id == "" {
+		t.Fatalf("fire --trace reply without a fire_id: %s", r.stdout)
+	}
+	waitFor(t, 5*time.Second, "the fire's log line", func() bool {
+		return regexp.MustCompile(`msg="hooks: hook answered" hook=d event=pre_delete fire_id=` + regexp.QuoteMeta(id) + ` child_pid=[0-9]+ outcome=deny`).MatchString(logs.String())
+	})
 
 	for _, c := range []struct {
 		event string
