@@ -351,7 +351,7 @@ func (s *Server) reload(trigger string) (*config.Config, *Error) {
 		s.stats.reloadsFailed.Add(1)
 		lines := configErrorLines(err)
 		for _, l := range lines {
-			s.log.Error("reload: configuration error", "error", l)
+			s.log.Error("reload: configuration error", "err", l)
 		}
 		s.log.Error("reload failed; still running the previous configuration",
 			"path", s.cfgPath, "errors", len(lines), "trigger", trigger)
