@@ -150,7 +150,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 	for _, ch := range hooks {
 		h := &ch.hook
 		if fi != nil {
-			fi.childPid.Store(0)
+			fi.reset()
 		}
 		if chainCtx.Err() != nil {
 			// Budget is gone before this hook could start (docs/seed-compatibility.md 3b).
@@ -169,6 +169,9 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 		}
 
 		dec, dur, err := c.fireOne(chainCtx, ch, st.payload())
+		if fi != nil && fi.hasRes.Load() {
+			ch.metrics.ObserveResources(time.Duration(fi.cpuNs.Load()), fi.peak.Load())
+		}
 		if err != nil {
 			kind := KindOf(err).String()
 			if errors.Is(err, ErrTimeout) {
@@ -258,6 +261,9 @@ func (c *chain) logHook(level slog.Level, msg string, h *config.Hook, fi *fireIn
 	}
 	if pid := childPidOf(fi); pid > 0 {
 		all = append(all, slog.Int64("child_pid", pid))
+	}
+	if fi != nil && fi.hasRes.Load() {
+		all = append(all, slog.Duration("cpu", time.Duration(fi.cpuNs.Load())), slog.Int64("memory_peak", fi.peak.Load()))
 	}
 	c.logger.LogAttrs(ctx, level, msg, append(all, attrs...)...)
 }

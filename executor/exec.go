@@ -209,7 +209,12 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	e.track(proc)
 	d, err := run.drive(ctx, loop, line, start, e.p.memoryDelta)
 	e.untrack(proc)
-	if rerr := proc.Release(); rerr != nil {
+	// ReleaseStats reads the group once the whole tree is gone: CPU time
+	// and memory peak of every process the fire started, for the hook's
+	// resource histograms and its log line.
+	st, rerr := supervisor.ReleaseStats(proc)
+	setResources(ctx, st.CPU, st.MemoryPeak)
+	if rerr != nil {
 		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "fire_id", FireIDFrom(ctx),
 			"child_pid", proc.Pid(), "err", rerr)
 	}

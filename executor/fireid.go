@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // Every fire has an id: it is in the fire's Result, in the trace a client
@@ -39,6 +40,25 @@ type fireInfoKey struct{}
 type fireInfo struct {
 	id       string
 	childPid atomic.Int64
+	// The figures of the current hook's tree, once an exec child is gone.
+	hasRes atomic.Bool
+	cpuNs  atomic.Int64
+	peak   atomic.Int64
+}
+
+// reset clears what the previous hook of the chain left.
+func (fi *fireInfo) reset() {
+	fi.childPid.Store(0)
+	fi.hasRes.Store(false)
+}
+
+// setResources records the current hook's tree figures.
+func setResources(ctx context.Context, cpu time.Duration, peak int64) {
+	if fi := fireInfoFrom(ctx); fi != nil {
+		fi.cpuNs.Store(int64(cpu))
+		fi.peak.Store(peak)
+		fi.hasRes.Store(true)
+	}
 }
 
 // WithFireID returns ctx carrying id as the fire id: Dispatcher.Fire uses

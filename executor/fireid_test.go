@@ -60,8 +60,8 @@ func TestFireIDInResultAndLogs(t *testing.T) {
 			continue
 		}
 		joined := strings.Join(lines, "\n")
-		for _, re := range []string{`level=INFO msg="hooks: hook answered" hook=good event=pre_store fire_id=\S+ (namespace=team/a )?child_pid=[1-9][0-9]* outcome=allow duration=[0-9.]+[µm]?s`,
-			`level=WARN msg="hooks: chain hook errored; fail_mode=open, treating as Allow" hook=broken event=pre_store fire_id=\S+ (namespace=team/a )?child_pid=[1-9][0-9]* outcome=exit duration=\S+ err=`,
+		for _, re := range []string{`level=INFO msg="hooks: hook answered" hook=good event=pre_store fire_id=\S+ (namespace=team/a )?child_pid=[1-9][0-9]* cpu=\S+ memory_peak=[0-9]+ outcome=allow duration=[0-9.]+[µm]?s`,
+			`level=WARN msg="hooks: chain hook errored; fail_mode=open, treating as Allow" hook=broken event=pre_store fire_id=\S+ (namespace=team/a )?child_pid=[1-9][0-9]* cpu=\S+ memory_peak=[0-9]+ outcome=exit duration=\S+ err=`,
 			`level=WARN msg="hooks: hook stderr at failure \(redacted\)" hook=broken fire_id=\S+ child_pid=[1-9]`} {
 			if !regexp.MustCompile(re).MatchString(joined) {
 				t.Errorf("fire %s: no line matches %s:\n%s", id, re, joined)

@@ -38,7 +38,7 @@ func TestFireRemoteMatchesLocal(t *testing.T) {
 		t.Fatalf("fire --trace reply without a fire_id: %s", r.stdout)
 	}
 	waitFor(t, 5*time.Second, "the fire's log line", func() bool {
-		return regexp.MustCompile(`msg="hooks: hook answered" hook=d event=pre_delete fire_id=` + regexp.QuoteMeta(id) + ` child_pid=[0-9]+ outcome=deny`).MatchString(logs.String())
+		return regexp.MustCompile(`msg="hooks: hook answered" hook=d event=pre_delete fire_id=` + regexp.QuoteMeta(id) + ` child_pid=[0-9]+ cpu=\S+ memory_peak=[0-9]+ outcome=deny`).MatchString(logs.String())
 	})
 
 	for _, c := range []struct {
