@@ -570,6 +570,7 @@ func (d *daemonExecutor) state() HookState {
 	if c != nil {
 		s.Running = true
 		s.Pid = c.proc.Pid()
+		s.Pids = []int{s.Pid}
 		if st, err := c.proc.Stats(); err == nil {
 			s.MemoryCurrent = st.MemoryCurrent
 			s.CPU = st.CPU

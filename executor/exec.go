@@ -274,7 +274,11 @@ func (e *execExecutor) Close(ctx context.Context) error {
 func (e *execExecutor) state() HookState {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return HookState{Mode: config.ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
+	s := HookState{Mode: config.ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
+	for p := range e.inflight {
+		s.Pids = append(s.Pids, p.Pid())
+	}
+	return s
 }
 
 // execRun is the state of one exec fire. The sinks run on the loop

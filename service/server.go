@@ -59,6 +59,9 @@ type Options struct {
 	SocketName string
 	// Version is what status reports as the service's version.
 	Version string
+	// Warnings, when the Logger's handler is (or wraps) it, gives status
+	// each hook's recent warnings.
+	Warnings *RecentWarnings
 }
 
 // server answers the socket protocol for one Dispatcher.
@@ -78,6 +81,7 @@ type Server struct {
 	// socketName is where clients connect, for status reports.
 	socketName string
 	version    string
+	warnings   *RecentWarnings
 
 	access atomic.Pointer[accessList]
 
@@ -142,6 +146,7 @@ func New(o Options) *Server {
 		startCfg:     cfg,
 		socketName:   o.SocketName,
 		version:      o.Version,
+		warnings:     o.Warnings,
 		lns:          map[net.Listener]struct{}{},
 		conns:        map[*conn]struct{}{},
 	}

@@ -90,7 +90,8 @@ func runServe(args []string) int {
 }
 
 // newServeLogger returns the service's logger: native journal entries
-// under systemd, text or JSON on stderr elsewhere (service.NewLogHandler).
+// under systemd, text or JSON on stderr elsewhere (service.NewLogHandler),
+// behind the recorder of each hook's recent warnings for status.
 func newServeLogger(format, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -100,7 +101,13 @@ func newServeLogger(format, level string) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slog.New(h), nil
+	return slog.New(service.NewRecentWarnings(h)), nil
+}
+
+// recentWarnings is the recorder behind log, if it has one.
+func recentWarnings(log *slog.Logger) *service.RecentWarnings {
+	rw, _ := log.Handler().(*service.RecentWarnings)
+	return rw
 }
 
 // serve runs the service until SIGTERM/SIGINT and returns the exit status.
@@ -151,6 +158,7 @@ func serve(f serveFlags, log *slog.Logger) int {
 	srv := service.New(service.Options{
 		Dispatcher: d, ConfigPath: path, Server: cfg.Server, Logger: log,
 		Notify: true, AdminUID: -1, SocketName: socketName, Version: versionString(),
+		Warnings: recentWarnings(log),
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
