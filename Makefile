@@ -57,7 +57,7 @@ fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each)
 	done
 
 .PHONY: lint
-lint: ## gofmt, go vet (linux, darwin, windows) and staticcheck
+lint: ## gofmt, go vet (linux, darwin, windows), staticcheck and check-alerts
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
@@ -65,6 +65,18 @@ lint: ## gofmt, go vet (linux, darwin, windows) and staticcheck
 	GOOS=windows $(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 	$(GO) mod tidy -diff
+	@$(MAKE) --no-print-directory check-alerts
+
+# promtool comes with Debian's prometheus package. Without it the rules are
+# not checked, which is an error under CI=true.
+.PHONY: check-alerts
+check-alerts: ## Check dist/prometheus/alerts.yml and run its unit tests with promtool (apt: prometheus)
+	@if ! command -v promtool >/dev/null 2>&1; then \
+		if [ "$$CI" = true ]; then echo "check-alerts: promtool not found (apt-get install prometheus)"; exit 1; fi; \
+		echo "check-alerts: promtool not found (apt-get install prometheus); rules not checked"; exit 0; \
+	fi; \
+	promtool check rules dist/prometheus/alerts.yml && \
+	cd dist/prometheus && promtool test rules alerts_test.yml
 
 .PHONY: cross
 cross: ## Build for darwin/amd64, darwin/arm64, windows/amd64 (portable backend) and linux/arm64
