@@ -214,6 +214,11 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	// resource histograms and its log line.
 	st, rerr := supervisor.ReleaseStats(proc)
 	setResources(ctx, st.CPU, st.MemoryPeak)
+	if lim := e.p.spec.Limits.PidsMax; err != nil && lim > 0 && st.PidsPeak >= lim && KindOf(err) == KindExit {
+		// A refused fork shows only as the program's own failure; say
+		// which cap it ran into.
+		err = &hookError{kind: ErrExit, msg: fmt.Sprintf("%v; its tree reached pids_max (%d tasks), so a fork failed", err, lim)}
+	}
 	if rerr != nil {
 		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "fire_id", FireIDFrom(ctx),
 			"child_pid", proc.Pid(), "err", rerr)
