@@ -44,7 +44,8 @@ a STATUS= summary, and WATCHDOG=1 when WatchdogSec= is set.
 
 Exit status: 0 after a clean stop, 2 usage or configuration error, 1
 any other error.`,
-		Run: runServe,
+		Run:  runServe,
+		Args: argNone,
 	})
 }
 

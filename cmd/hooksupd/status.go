@@ -34,7 +34,8 @@ restarts, memory, state), then the backend's mechanisms and cgroup mode.
 The status op is answered for root and the service's own user only.
 
 Exit status: 0 success, 1 the service is unreachable or refused, 2 usage.`,
-		Run: runStatus,
+		Run:  runStatus,
+		Args: argNone,
 	})
 }
 
