@@ -159,8 +159,12 @@ func printCommandList(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s COMMAND [ARGS...]\n\n", progName)
 	fmt.Fprintf(w, "hooksupd fires hooks (programs answering allow, modify, deny or ask_user on a\n")
 	fmt.Fprintf(w, "host application's events) as resource-capped sandboxes.\n\nCommands:\n")
+	width := 0
 	for _, c := range sortedCommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.Name, c.Summary)
+		width = max(width, len(c.Name))
+	}
+	for _, c := range sortedCommands() {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' or '%s COMMAND --help' for a command's options.\n", progName, progName)
 	fmt.Fprintf(w, "The configuration is read from -c FILE, else $HOOKSUPD_CONFIG, else %s.\n", defaultConfigPath)
