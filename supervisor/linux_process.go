@@ -19,7 +19,7 @@ import (
 	"github.com/hooksupd/hooksupd/supervisor/cgroup"
 )
 
-// Start starts spec's process inside its group. With a launcher (amd64)
+// Start starts spec's process inside its group. With a launcher (amd64, arm64)
 // the fire takes a parked launcher that already sits in the group and
 // only sends it the exec request; the clone and the cgroup migration
 // happened in the background.
