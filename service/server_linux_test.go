@@ -29,7 +29,7 @@ func slowFastConfig(t *testing.T, dir string, slowSecs string, extra string) str
 // Many requests in flight on one connection; replies come back as the
 // fires finish, each with the id of its request, whatever JSON value it is.
 func TestServeOutOfOrderReplies(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
 	c := dial(t, ts.sock)
 
@@ -80,7 +80,7 @@ func TestServeOutOfOrderReplies(t *testing.T) {
 
 // Every error is a reply on a connection that stays usable.
 func TestServeErrorReplies(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_line_bytes = \"1K\"\n\n"), nil)
 	c := dial(t, ts.sock)
 
@@ -141,7 +141,7 @@ func TestServeErrorReplies(t *testing.T) {
 // Beyond max_inflight, fires are refused at once with overloaded, and
 // the fires in flight are not disturbed.
 func TestServeOverloaded(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", "[server]\nmax_inflight = 2\n\n"), nil)
 	a, b := dial(t, ts.sock), dial(t, ts.sock)
 	a.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
@@ -169,7 +169,7 @@ func TestServeOverloaded(t *testing.T) {
 // max_inflight_per_conn bounds a connection's fires; beyond it the server
 // stops reading, so the client is slowed down and nothing is dropped.
 func TestServePerConnectionBackpressure(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.3", "[server]\nmax_inflight_per_conn = 2\n\n"), nil)
 	c := dial(t, ts.sock)
 	var peak int64
@@ -214,7 +214,7 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 	testutil.RequireLinux(t)
 	testutil.CheckFDLeak(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", ""), nil)
 	for i := range 3 {
 		c := dial(t, ts.sock)
@@ -238,7 +238,7 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 // bounded, its reads stop, other clients are served, and after the write
 // timeout its connection is closed and logged.
 func TestServeClientNeverReads(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	const queueBytes = 64 << 10
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_inflight_per_conn = 4\n\n"), func(o *Options) {
 		o.QueueBytes = queueBytes
@@ -319,7 +319,7 @@ func TestServeClientNeverReads(t *testing.T) {
 // lists it applies to the open connection at once.
 func TestServePeerCredentialRefusal(t *testing.T) {
 	testutil.RequireRoot(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	fast := shHook(t, dir, "fast.sh", shDaemon)
 	hooks := hookBlock("fast", "pre_store", fast, 1, `mode = "daemon"`)
 	ts := startServerIn(t, dir, "[server]\nallow_uids = [12345]\n\n"+hooks, nil)
@@ -343,7 +343,7 @@ func TestServePeerCredentialRefusal(t *testing.T) {
 // Reload: an invalid file keeps the running config (and says why); a
 // valid one stops removed daemon hooks and keeps unchanged ones running.
 func TestServeReload(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	d1 := shHook(t, dir, "keep.sh", shDaemon)
 	d2 := shHook(t, dir, "drop.sh", shDaemon)
 	keep := hookBlock("keep", "pre_store", d1, 2, `mode = "daemon"`)
@@ -390,7 +390,7 @@ func TestServeReload(t *testing.T) {
 
 // The status op reports every hook with metrics and live state.
 func TestServeStatusOp(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	c := dial(t, ts.sock)
 	c.RoundTrip(`{"id":1,"op":"fire","event":"pre_store"}`)
@@ -428,7 +428,7 @@ func TestServeShutdownDrain(t *testing.T) {
 		{"cancelled", "100ms", "5", CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := testutil.HookDir(t)
 			ts := startServerIn(t, dir, slowFastConfig(t, dir, tc.sleep, "[server]\ndrain_timeout = \""+tc.drain+"\"\n\n"), nil)
 			c := dial(t, ts.sock)
 			c.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
