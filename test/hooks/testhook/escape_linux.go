@@ -65,7 +65,7 @@ func escape(args []string) int {
 	case "unix":
 		var c net.Conn
 		if c, err = net.DialTimeout("unix", arg, 2*time.Second); err == nil {
-			fmt.Fprintln(c, `{"op":"reload"}`)
+			fmt.Fprintln(c, `{"id":1,"op":"reload"}`)
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			detail, _ = bufio.NewReader(c).ReadString('\n')
 			c.Close()
