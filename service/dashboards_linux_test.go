@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 // scrape returns the metric names of one real /metrics response.
@@ -54,7 +56,7 @@ var metricName = regexp.MustCompile(`\b(hooksupd_[a-z_]+|process_[a-z_]+)\b`)
 // the service exports: a renamed metric breaks this test, not a dashboard
 // nobody looks at until the day it matters.
 func TestDashboardsQueryRealMetrics(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	c := dial(t, ts.sock)
 	c.RoundTrip(`{"id":1,"op":"fire","event":"pre_store"}`)

@@ -464,7 +464,7 @@ func TestServeShutdownDrain(t *testing.T) {
 // were handed to the writer and no longer counted, and a 4 MiB queue
 // let ~100k fires run before the write timeout closed the connection).
 func TestServeUnreadRepliesStopReading(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), func(o *Options) {
 		o.WriteTimeout = 3 * time.Second
 	})
@@ -519,7 +519,7 @@ func TestServeUnreadRepliesStopReading(t *testing.T) {
 // runs once the lock is free. (Before, each SIGHUP started a goroutine
 // that queued on the lock: 500 SIGHUPs left 435 goroutines.)
 func TestServeSIGHUPStormCoalesces(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
 	sigs := make(chan os.Signal, 1)
 	ran := make(chan error, 1)
