@@ -90,7 +90,7 @@ func TestLoadSeedFormatAllEvents(t *testing.T) {
 	// Top-level tables the seed does not have take their defaults.
 	assert.Equal(t, Enforce{Mode: "off"}, cfg.Enforce)
 	assert.Equal(t, Policy{StrictModes: true}, cfg.Policy)
-	assert.Equal(t, SupervisorConfig{Backend: "auto", DaemonStopGrace: 2 * time.Second}, cfg.Supervisor)
+	assert.Equal(t, SupervisorConfig{Backend: "auto", DaemonStopGrace: 2 * time.Second, DynamicUsers: "61184-65519"}, cfg.Supervisor)
 	assert.Equal(t, defaultServerConfig(), cfg.Server)
 	assert.Equal(t, BuiltinEvents(), cfg.Events)
 }
@@ -167,7 +167,7 @@ func TestParseAllExtensions(t *testing.T) {
 		StrictModes:   false,
 	}, cfg.Policy)
 	assert.Equal(t, SupervisorConfig{Backend: "linux", CgroupParent: "/hooksupd.slice",
-		DaemonStopGrace: 5 * time.Second}, cfg.Supervisor)
+		DaemonStopGrace: 5 * time.Second, DynamicUsers: "61184-65519"}, cfg.Supervisor)
 	assert.Equal(t, ServerConfig{
 		Socket:             "/run/hooksupd/custom.sock",
 		SocketGroup:        "nogroup",
@@ -414,8 +414,16 @@ func TestParseUserGroup(t *testing.T) {
 		{"user = \"4000000000\"\ngroup = \"4000000001\"\n", 4000000000, 4000000001},
 	} {
 		cfg := mustParse(t, base+tc.kv)
-		assert.Equal(t, tc.uid, cfg.Hooks[0].UID, tc.kv)
-		assert.Equal(t, tc.gid, cfg.Hooks[0].GID, tc.kv)
+		h := cfg.Hooks[0]
+		if h.DynamicUser {
+			// As root, a hook with a group but no user gets a dynamic
+			// uid (see TestDynamicUsers); the group is still its gid.
+			assert.NotContains(t, tc.kv, "user =", tc.kv)
+			assert.True(t, h.UID >= 61184 && h.UID <= 65519, "%s: uid %d", tc.kv, h.UID)
+		} else {
+			assert.Equal(t, tc.uid, h.UID, tc.kv)
+		}
+		assert.Equal(t, tc.gid, h.GID, tc.kv)
 	}
 }
 

@@ -92,13 +92,15 @@ func boolOrEnum(t *cfgTable, key string, values ...string) string {
 	return ""
 }
 
-// assignDynamicUsers gives every hook that names no user and no group
-// its own unprivileged uid and gid from [supervisor] dynamic_users, when
-// hooksupd runs as root (see internal/dynuser): hooks then cannot signal,
-// ptrace or read one another or the supervisor. A hook runs as root only
-// with user = "root" written out.
+// assignDynamicUsers gives every hook that names no user its own
+// unprivileged uid from [supervisor] dynamic_users (and the same id as its
+// gid, unless it names a group), when hooksupd runs as root (see
+// internal/dynuser): hooks then cannot signal, ptrace or read one another
+// or the supervisor. A hook runs as root only with user = "root" written
+// out. As any other user, hooksupd runs hooks as itself: it could not
+// switch to another uid anyway.
 func (d *cfgDecoder) assignDynamicUsers(cfg *Config) {
-	if os.Geteuid() != 0 || cfg.Supervisor.DynamicUsers == "" {
+	if os.Geteuid() != 0 {
 		return
 	}
 	r, err := dynuser.ParseRange(cfg.Supervisor.DynamicUsers)
@@ -106,9 +108,14 @@ func (d *cfgDecoder) assignDynamicUsers(cfg *Config) {
 		return // reported by decodeSupervisor
 	}
 	alloc := dynuser.New(r)
+	for _, h := range cfg.Hooks {
+		if h.User != "" {
+			alloc.Reserve(h.UID) // a numeric uid without passwd entry
+		}
+	}
 	for i := range cfg.Hooks {
 		h := &cfg.Hooks[i]
-		if h.User != "" || h.Group != "" {
+		if h.User != "" {
 			continue
 		}
 		id, err := alloc.ID(h.Name)
@@ -116,6 +123,9 @@ func (d *cfgDecoder) assignDynamicUsers(cfg *Config) {
 			d.errs = append(d.errs, FieldError{Pos: h.Pos, Hook: h.Name, Field: "user", Msg: err.Error() + ": widen [supervisor] dynamic_users or set user"})
 			continue
 		}
-		h.DynamicUser, h.UID, h.GID = true, id, id
+		h.DynamicUser, h.UID = true, id
+		if h.Group == "" {
+			h.GID = id
+		}
 	}
 }

@@ -80,13 +80,20 @@ func TestParseSandboxErrors(t *testing.T) {
 	}
 }
 
-// TestDynamicUsers: as root with [supervisor] dynamic_users, hooks that
-// name no user get distinct unprivileged ids; user = "root" stays root.
+// TestDynamicUsers: as root, by default, hooks that name no user get
+// distinct unprivileged ids; user = "root" stays root; a group-only hook
+// gets a dynamic uid and its group.
 func TestDynamicUsers(t *testing.T) {
 	testutil.RequireRoot(t) // dynamic users apply only when hooksupd runs as root
 	cfg, err := Parse("d.toml", []byte(`
-[supervisor]
-dynamic_users = "default"
+[[hook]]
+name = "g"
+event = "pre_store"
+command = "/bin/true"
+priority = 1
+timeout_ms = 1000
+namespace = "*"
+group = "0"
 [[hook]]
 name = "a"
 event = "pre_store"
@@ -111,11 +118,40 @@ namespace = "*"
 user = "root"
 `))
 	require.NoError(t, err)
-	a, b, r := cfg.Hooks[0], cfg.Hooks[1], cfg.Hooks[2]
-	assert.True(t, a.DynamicUser && b.DynamicUser && !r.DynamicUser)
+	g, a, b, r := cfg.Hooks[0], cfg.Hooks[1], cfg.Hooks[2], cfg.Hooks[3]
+	assert.True(t, g.DynamicUser && a.DynamicUser && b.DynamicUser && !r.DynamicUser)
 	assert.NotEqual(t, a.UID, b.UID)
+	assert.NotEqual(t, g.UID, a.UID)
+	assert.NotEqual(t, g.UID, b.UID)
 	for _, h := range []Hook{a, b} {
 		assert.True(t, h.UID >= 61184 && h.UID <= 65519 && h.GID == h.UID, "%s: %d:%d", h.Name, h.UID, h.GID)
 	}
+	assert.True(t, g.UID >= 61184 && g.UID <= 65519 && g.GID == 0, "g: %d:%d", g.UID, g.GID)
 	assert.Equal(t, uint32(0), r.UID)
+}
+
+// TestDynamicUsersRange: the range is configurable, a dynamic id never
+// aliases a numeric user of another hook, an exhausted range names the
+// hook, and there is no way to turn dynamic users off.
+func TestDynamicUsersRange(t *testing.T) {
+	testutil.RequireRoot(t)
+	hook := func(name, extra string) string {
+		return "[[hook]]\nname = \"" + name + "\"\nevent = \"pre_store\"\ncommand = \"/bin/true\"\npriority = 1\ntimeout_ms = 10\nnamespace = \"*\"\n" + extra
+	}
+	cfg, err := Parse("r.toml", []byte("[supervisor]\ndynamic_users = \"70000-70001\"\n"+
+		hook("a", "")+hook("n", "user = \"70000\"\ngroup = \"70000\"\n")))
+	require.NoError(t, err)
+	assert.Equal(t, uint32(70001), cfg.Hooks[0].UID, "the only id left beside user 70000")
+	assert.Equal(t, uint32(70000), cfg.Hooks[1].UID)
+
+	_, err = Parse("x.toml", []byte("[supervisor]\ndynamic_users = \"70000-70000\"\n"+hook("a", "")+hook("b", "")))
+	if err == nil || !strings.Contains(err.Error(), "exhausted") || !strings.Contains(err.Error(), "b") {
+		t.Errorf("two hooks, one id: %v", err)
+	}
+	for _, off := range []string{`""`, `"off"`} {
+		_, err := Parse("o.toml", []byte("[supervisor]\ndynamic_users = "+off+"\n"))
+		if err == nil || !strings.Contains(err.Error(), `user = "root"`) {
+			t.Errorf("dynamic_users = %s: %v, want an error pointing at user = \"root\"", off, err)
+		}
+	}
 }

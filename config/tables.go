@@ -56,6 +56,7 @@ func (d *cfgDecoder) decode(raw map[string]any) *Config {
 		Supervisor: SupervisorConfig{
 			Backend:         "auto",
 			DaemonStopGrace: defaultStopGrace,
+			DynamicUsers:    dynuser.DefaultRange,
 		},
 		Server: ServerConfig{
 			Socket:             defaultSocket,
@@ -286,10 +287,10 @@ func decodeSupervisor(t *cfgTable, s *SupervisorConfig) {
 		if v == "default" {
 			v = dynuser.DefaultRange
 		}
-		if v != "" {
-			if _, err := dynuser.ParseRange(v); err != nil {
-				t.errAt("dynamic_users", "%v", err)
-			}
+		if _, err := dynuser.ParseRange(v); err != nil {
+			// There is no "off": a hook that must run as root says so
+			// itself, with user = "root".
+			t.errAt("dynamic_users", "%v (hooks that must run as root set user = \"root\")", err)
 		}
 		s.DynamicUsers = v
 	}

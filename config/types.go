@@ -99,9 +99,9 @@ type Hook struct {
 	// the user's primary group).
 	UID uint32
 	GID uint32
-	// DynamicUser says UID and GID were allocated for this hook from
-	// [supervisor] dynamic_users because it names no user and hooksupd
-	// runs as root.
+	// DynamicUser says UID was allocated for this hook from [supervisor]
+	// dynamic_users because it names no user and hooksupd runs as root.
+	// GID is the same id, unless the hook names a group.
 	DynamicUser bool
 	// Sandbox is [hook.sandbox] and capabilities.
 	Sandbox supervisor.Sandbox
@@ -153,9 +153,10 @@ type SupervisorConfig struct {
 	CgroupParent string
 	// DaemonStopGrace is the SIGTERM grace for daemon children (default 2s).
 	DaemonStopGrace time.Duration
-	// DynamicUsers is the uid/gid range ("FIRST-LAST", or "default" for
-	// dynuser.DefaultRange) hooks without a user run as when hooksupd runs
-	// as root; "" runs them as root.
+	// DynamicUsers is the uid/gid range ("FIRST-LAST"; "default", the
+	// default, is dynuser.DefaultRange) that hooks naming no user run as
+	// when hooksupd runs as root, one id per hook. There is no way to turn
+	// it off: a hook runs as root only with user = "root" written out.
 	DynamicUsers string
 }
 

@@ -107,6 +107,7 @@ func New(cfg *config.Config, opts Options) (*Dispatcher, error) {
 			Kind:         cfg.Supervisor.Backend,
 			CgroupParent: cfg.Supervisor.CgroupParent,
 			Logger:       log,
+			HiddenPaths:  HiddenPaths(cfg, log),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("executor: supervisor backend: %w", err)

@@ -135,7 +135,7 @@ const (
 func TestDispatcherFire(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	// check answers allow only if it sees the stamped title and the
 	// resolved namespace, never the one the body claimed.
 	check := script(t, dir, "check", `read -r line
@@ -198,7 +198,7 @@ esac`)
 func TestDispatcherLimits(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	cmd := script(t, dir, "h", shAllow)
 	capped := hookTOML("capped", "pre_store", cmd, 1, "[hook.limits]", `memory_max = "64M"`, "pids_max = 32")
 	_, err := New(testConfig(t, capped), Options{Backend: portableBackend(t)})
@@ -240,7 +240,7 @@ func TestDispatcherLimits(t *testing.T) {
 func TestDispatcherOwnBackend(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	cfg := testConfig(t, "[supervisor]\nbackend = \"portable\"\n"+hookTOML("a", "pre_store", script(t, t.TempDir(), "a", shAllow), 1))
+	cfg := testConfig(t, "[supervisor]\nbackend = \"portable\"\n"+hookTOML("a", "pre_store", script(t, testutil.HookDir(t), "a", shAllow), 1))
 	d, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func TestDispatcherOwnBackend(t *testing.T) {
 func TestDispatcherEnforce(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	// A fail_mode=open hook of a required event that fails (and prints a
 	// secret on stderr) must deny under enforce, without the secret.
 	broken := script(t, dir, "broken", `cat >/dev/null; echo 'API_TOKEN=hunter2' >&2; exit 1`)
@@ -300,7 +300,7 @@ func TestDispatcherEnforce(t *testing.T) {
 func TestDispatcherTimeoutViolations(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	cfg := testConfig(t, strings.Replace(hookTOML("slow", "pre_store", script(t, t.TempDir(), "slow", `sleep 5`), 1),
+	cfg := testConfig(t, strings.Replace(hookTOML("slow", "pre_store", script(t, testutil.HookDir(t), "slow", `sleep 5`), 1),
 		"timeout_ms = 5000", "timeout_ms = 100", 1))
 	d := newTestDispatcher(t, cfg)
 	start := time.Now()
@@ -349,7 +349,7 @@ func waitReconciled(t *testing.T, d *Dispatcher) {
 func TestDispatcherReloadInFlight(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	marker := filepath.Join(dir, "started")
 	oldHook := script(t, dir, "old", fmt.Sprintf(`cat >/dev/null; touch %q; sleep 0.4; echo '{"action":"deny","reason":"old config"}'`, marker))
 	newHook := script(t, dir, "new", `cat >/dev/null; echo '{"action":"deny","reason":"new config"}'`)
@@ -394,7 +394,7 @@ func processAlive(pid int) bool {
 func TestDispatcherReloadDaemons(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	daemon := script(t, dir, "daemon", `while IFS= read -r line; do echo '{"action":"allow"}'; done`)
 	other := script(t, dir, "other", shAllow)
 	block := hookTOML("d", "pre_store", daemon, 1, `mode = "daemon"`)
@@ -444,7 +444,7 @@ func TestDispatcherReloadDaemons(t *testing.T) {
 func TestDispatcherClose(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	marker := filepath.Join(dir, "started")
 	slow := script(t, dir, "slow", fmt.Sprintf(`cat >/dev/null; touch %q; sleep 0.3; echo '{"action":"allow"}'`, marker))
 	d, err := New(testConfig(t, hookTOML("slow", "pre_store", slow, 1)), Options{Backend: portableBackend(t)})
@@ -496,7 +496,7 @@ func TestDispatcherClose(t *testing.T) {
 func TestDispatcherReloadWaitsForFires(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	marker := filepath.Join(dir, "started")
 	daemon := script(t, dir, "daemon", fmt.Sprintf(
 		`while IFS= read -r line; do touch %q; sleep 0.3; echo '{"action":"deny","reason":"from the daemon"}'; done`, marker))
@@ -524,7 +524,7 @@ func TestDispatcherReloadWaitsForFires(t *testing.T) {
 func TestDispatcherReloadRace(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	cmd := script(t, t.TempDir(), "h", shAllow)
+	cmd := script(t, testutil.HookDir(t), "h", shAllow)
 	// The hook is scoped elsewhere, so fires exercise the generation
 	// protocol without spawning.
 	cfg := func(prio int) *config.Config {

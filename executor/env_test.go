@@ -87,8 +87,19 @@ group = "4243"
 	if c = credential(&cfg.Hooks[1]); c.UID != 0 || c.GID != 4242 {
 		t.Fatalf("root with group: %+v", c)
 	}
-	if c = credential(&cfg.Hooks[2]); c.UID != uint32(os.Getuid()) || c.GID != 4243 {
-		t.Fatalf("group alone keeps the supervisor's uid: %+v", c)
+	// A group alone keeps the supervisor's uid, unless that is root: then
+	// the hook gets a dynamic uid with the group.
+	wantUID := uint32(os.Getuid())
+	if cfg.Hooks[2].DynamicUser {
+		wantUID = cfg.Hooks[2].UID
+		if wantUID == 0 || os.Getuid() != 0 {
+			t.Fatalf("group alone: dynamic uid %d (supervisor uid %d)", wantUID, os.Getuid())
+		}
+	} else if os.Getuid() == 0 {
+		t.Fatal("group alone, as root: no dynamic uid")
+	}
+	if c = credential(&cfg.Hooks[2]); c.UID != wantUID || c.GID != 4243 {
+		t.Fatalf("group alone: %+v, want uid %d gid 4243", c, wantUID)
 	}
 }
 

@@ -25,6 +25,12 @@ func ExampleDispatcher_Fire() {
 		return
 	}
 	defer os.RemoveAll(dir)
+	// Run as root, hooksupd runs a hook that names no user as a dynamic
+	// user of its own: the script must be readable by any uid.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Println(err)
+		return
+	}
 	hook := filepath.Join(dir, "redact")
 	err = os.WriteFile(hook, []byte("#!/bin/sh\ncat >/dev/null\n"+
 		`echo '{"action":"modify","delta":{"content":"[redacted]"}}'`+"\n"), 0o755)

@@ -87,6 +87,7 @@ func supervisorLimits(l config.Limits) supervisor.Limits {
 // groups are dropped.
 func credential(h *config.Hook) *supervisor.Credential {
 	if h.DynamicUser {
+		// GID is the dynamic id, or the hook's group.
 		return &supervisor.Credential{UID: h.UID, GID: h.GID, Groups: []uint32{}}
 	}
 	if h.User == "" && h.Group == "" {

@@ -31,7 +31,7 @@ func slowFastConfig(t *testing.T, dir string, slowSecs string, extra string) str
 // Many requests in flight on one connection; replies come back as the
 // fires finish, each with the id of its request, whatever JSON value it is.
 func TestServeOutOfOrderReplies(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
 	c := dial(t, ts.sock)
 
@@ -82,7 +82,7 @@ func TestServeOutOfOrderReplies(t *testing.T) {
 
 // Every error is a reply on a connection that stays usable.
 func TestServeErrorReplies(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_line_bytes = \"1K\"\n\n"), nil)
 	c := dial(t, ts.sock)
 
@@ -143,7 +143,7 @@ func TestServeErrorReplies(t *testing.T) {
 // Beyond max_inflight, fires are refused at once with overloaded, and
 // the fires in flight are not disturbed.
 func TestServeOverloaded(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", "[server]\nmax_inflight = 2\n\n"), nil)
 	a, b := dial(t, ts.sock), dial(t, ts.sock)
 	a.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
@@ -171,7 +171,7 @@ func TestServeOverloaded(t *testing.T) {
 // max_inflight_per_conn bounds a connection's fires; beyond it the server
 // stops reading, so the client is slowed down and nothing is dropped.
 func TestServePerConnectionBackpressure(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.3", "[server]\nmax_inflight_per_conn = 2\n\n"), nil)
 	c := dial(t, ts.sock)
 	var peak int64
@@ -216,7 +216,7 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 	testutil.RequireLinux(t)
 	testutil.CheckFDLeak(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0.5", ""), nil)
 	for i := range 3 {
 		c := dial(t, ts.sock)
@@ -240,7 +240,7 @@ func TestServeClientDisconnectMidFire(t *testing.T) {
 // bounded, its reads stop, other clients are served, and after the write
 // timeout its connection is closed and logged.
 func TestServeClientNeverReads(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	const queueBytes = 64 << 10
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", "[server]\nmax_inflight_per_conn = 4\n\n"), func(o *Options) {
 		o.QueueBytes = queueBytes
@@ -321,7 +321,7 @@ func TestServeClientNeverReads(t *testing.T) {
 // lists it applies to the open connection at once.
 func TestServePeerCredentialRefusal(t *testing.T) {
 	testutil.RequireRoot(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	fast := shHook(t, dir, "fast.sh", shDaemon)
 	hooks := hookBlock("fast", "pre_store", fast, 1, `mode = "daemon"`)
 	ts := startServerIn(t, dir, "[server]\nallow_uids = [12345]\n\n"+hooks, nil)
@@ -345,7 +345,7 @@ func TestServePeerCredentialRefusal(t *testing.T) {
 // Reload: an invalid file keeps the running config (and says why); a
 // valid one stops removed daemon hooks and keeps unchanged ones running.
 func TestServeReload(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	d1 := shHook(t, dir, "keep.sh", shDaemon)
 	d2 := shHook(t, dir, "drop.sh", shDaemon)
 	keep := hookBlock("keep", "pre_store", d1, 2, `mode = "daemon"`)
@@ -392,7 +392,7 @@ func TestServeReload(t *testing.T) {
 
 // The status op reports every hook with metrics and live state.
 func TestServeStatusOp(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	c := dial(t, ts.sock)
 	c.RoundTrip(`{"id":1,"op":"fire","event":"pre_store"}`)
@@ -430,7 +430,7 @@ func TestServeShutdownDrain(t *testing.T) {
 		{"cancelled", "100ms", "5", CodeInternal},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := testutil.HookDir(t)
 			ts := startServerIn(t, dir, slowFastConfig(t, dir, tc.sleep, "[server]\ndrain_timeout = \""+tc.drain+"\"\n\n"), nil)
 			c := dial(t, ts.sock)
 			c.Send(`{"id":1,"op":"fire","event":"pre_delete"}`)
@@ -464,7 +464,7 @@ func TestServeShutdownDrain(t *testing.T) {
 // were handed to the writer and no longer counted, and a 4 MiB queue
 // let ~100k fires run before the write timeout closed the connection).
 func TestServeUnreadRepliesStopReading(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), func(o *Options) {
 		o.WriteTimeout = 3 * time.Second
 	})
@@ -519,7 +519,7 @@ func TestServeUnreadRepliesStopReading(t *testing.T) {
 // runs once the lock is free. (Before, each SIGHUP started a goroutine
 // that queued on the lock: 500 SIGHUPs left 435 goroutines.)
 func TestServeSIGHUPStormCoalesces(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
 	sigs := make(chan os.Signal, 1)
 	ran := make(chan error, 1)

@@ -136,7 +136,7 @@ func copyExec(t *testing.T, src, dst string) string {
 // The Prometheus endpoint exports per-hook counters, the latency
 // histogram, the daemon's group figures and the server's counters.
 func TestServeMetricsEndpoint(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	msock := filepath.Join(dir, "metrics.sock")
 	m, err := StartMetrics(ts.srv, msock, ts.srv.log)
@@ -217,7 +217,7 @@ func TestServeMetricsEndpoint(t *testing.T) {
 // is not a socket, and refuses a second instance.
 func TestListenSocketStaleAndBusy(t *testing.T) {
 	testutil.RequireLinux(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	path := filepath.Join(dir, "s.sock")
 
 	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

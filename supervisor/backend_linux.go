@@ -83,6 +83,11 @@ type linuxBackend struct {
 	watch   *pidfd.Watcher
 	keeper  *keeper       // the hook PID namespace (see pidns_linux.go)
 	kexe    *launcher.Exe // the launcher binary, for the keeper; nil without a blob
+	// hidden are Options.HiddenPaths; procErr says why hooks in a mount
+	// namespace cannot get a hidepid /proc (nil: they do). See
+	// reach_linux.go.
+	hidden  []string
+	procErr error
 
 	// clone3 is cleared once clone3 CLONE_INTO_CGROUP was refused
 	// (ENOSYS, EPERM, E2BIG, EOPNOTSUPP) and a plain clone worked.
@@ -127,6 +132,13 @@ func newLinux(opts Options, cfg linuxConfig) (*linuxBackend, error) {
 	b.clone3.Store(true)
 
 	var err error
+	if b.hidden, err = checkHiddenPaths(opts.HiddenPaths); err != nil {
+		return nil, err
+	}
+	b.procErr = errors.New("no mount namespaces")
+	if privileged() && !cfg.noNamespaces {
+		b.procErr = probeHiddenProc()
+	}
 	if b.spawn, err = newSpawner(); err != nil {
 		return nil, err
 	}

@@ -302,6 +302,21 @@ func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 		}
 	}
 	ops := pl.plan.ops
+	procFD := -1
+	if pl.plan.hideProc {
+		// One detached procfs per launcher: an attached mount cannot be
+		// attached again elsewhere.
+		var err error
+		if procFD, err = hiddenProc(); err != nil {
+			closeChildEnds(spec, childFDs)
+			unix.Close(ctl[0])
+			unix.Close(st[1])
+			return fail(&SpawnError{Path: "launcher", Err: err})
+		}
+		defer unix.Close(procFD)
+		ops = append(slices.Clip(ops), launcher.ProcMount(len(files)))
+		files = append(files, uintptr(procFD))
+	}
 	pl.mu.Lock()
 	if pl.plan.landlock >= 0 {
 		// The launcher gets the pool's ruleset as one of its files.

@@ -193,3 +193,20 @@ func CapabilityNames(mask uint64) []string {
 	}
 	return n
 }
+
+// hiddenRefused are directories too shared to hide from every hook
+// (Options.HiddenPaths); a control socket directly inside one is guarded
+// by its mode only.
+var hiddenRefused = map[string]bool{
+	"/": true, "/run": true, "/var/run": true, "/tmp": true, "/var/tmp": true, "/var": true,
+	"/dev": true, "/dev/shm": true, "/etc": true, "/home": true, "/root": true, "/proc": true, "/sys": true,
+	"/usr": true, "/var/lib": true, "/run/user": true,
+}
+
+// HideableDir reports whether dir can be one of Options.HiddenPaths: a
+// clean absolute path that is not a shared system directory. Callers that
+// derive it from the control socket's path hide it only then, and rely on
+// the socket's mode otherwise.
+func HideableDir(dir string) bool {
+	return filepath.IsAbs(dir) && filepath.Clean(dir) == dir && !hiddenRefused[dir]
+}

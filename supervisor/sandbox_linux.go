@@ -37,6 +37,9 @@ type sandboxPlan struct {
 	// landlock is a Landlock ruleset fd each launcher enforces (see
 	// landlock_linux.go), or -1.
 	landlock int
+	// hideProc: each launcher attaches a hidepid procfs of its own over
+	// /proc (see reach_linux.go).
+	hideProc bool
 }
 
 // capSysAdmin is CAP_SYS_ADMIN's bit.
@@ -100,9 +103,14 @@ func (b *linuxBackend) planSandbox(sb *Sandbox, cred *Credential) (plan sandboxP
 	if len(mounts) > 0 {
 		if canNS {
 			plan.unshare |= unix.CLONE_NEWNS
+			// The control socket's directory first: nothing later may
+			// uncover it.
+			plan.ops = append(plan.ops, b.hiddenOps()...)
 			plan.ops = append(plan.ops, mounts...)
 			if sb.PrivatePIDs {
 				plan.clone |= unix.CLONE_NEWPID
+			} else if b.procErr == nil {
+				plan.hideProc = true
 			}
 		} else if sb.NeedsMountNamespace() {
 			if writable, ok := landlockWritable(sb); ok && b.exe != nil {
@@ -189,7 +197,11 @@ func (b *linuxBackend) sandboxNote() string {
 	if !privileged() {
 		return "sandbox: capabilities dropped and seccomp by the launcher; no namespaces (needs CAP_SYS_ADMIN): protect_system and read_write_paths by Landlock, other private_*, protect_* and path options unavailable"
 	}
-	return "sandbox: capabilities dropped, seccomp, mount/network/PID namespaces by the launcher at preparation; uid 0 hooks see cgroup files read-only"
+	proc := "; hooks in a mount namespace get a hidepid=invisible /proc"
+	if b.procErr != nil {
+		proc = "; no hidepid /proc (" + b.procErr.Error() + ")"
+	}
+	return "sandbox: capabilities dropped, seccomp, mount/network/PID namespaces by the launcher at preparation; uid 0 hooks see cgroup files read-only" + proc
 }
 
 // mountOps lists the mounts of a Sandbox, weakest first so that the

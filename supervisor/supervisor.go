@@ -297,6 +297,13 @@ type Options struct {
 	CgroupParent string
 	// Logger receives the backend's diagnostics; nil discards them.
 	Logger Logger
+	// HiddenPaths are directories (the control socket's) that every hook
+	// running in a mount namespace of its own sees as an empty,
+	// inaccessible directory: on Linux every uid 0 hook, and any hook
+	// with a file-system option. Hooks of other uids are kept out by the
+	// paths' own modes. Shared system directories (/run, /tmp, ...) are
+	// refused. The portable backend ignores them.
+	HiddenPaths []string
 }
 
 // Logger is the subset of *slog.Logger the backends use.

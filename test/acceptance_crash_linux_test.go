@@ -339,7 +339,7 @@ func TestAcceptCrashLeavesNothing(t *testing.T) {
 
 func crashAndRestart(t *testing.T, beside bool) {
 	bin := testhook.Path(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	pidsFile, cfgPath := filepath.Join(dir, "pids"), filepath.Join(dir, "hooks.toml")
 	prefix := fmt.Sprintf("c%d", os.Getpid())
 	blocks := []string{fmt.Sprintf(`name = "%s-slow"

@@ -179,7 +179,7 @@ limits.pids_max = 20`), &logBuf{})
 func TestAcceptCPUQuota(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckFDLeak(t)
-	pidfile := filepath.Join(t.TempDir(), "pid")
+	pidfile := filepath.Join(testutil.HookDir(t), "pid")
 	d := newDispatcher(t, linuxBackend(t, nil), eventTOML("accept_cpu", 10*time.Second)+linuxTOML(testhook.Path(t),
 		fmt.Sprintf(`name = "burner"
 event = "accept_cpu"
@@ -274,7 +274,7 @@ func TestAcceptTimeoutKillsTree(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckFDLeak(t)
 	bin := testhook.Path(t)
-	file := filepath.Join(t.TempDir(), "pids")
+	file := filepath.Join(testutil.HookDir(t), "pids")
 	const timeout = time.Second
 	d := newDispatcher(t, linuxBackend(t, nil), linuxTOML(bin, fmt.Sprintf(`name = "escapee"
 event = "pre_store"

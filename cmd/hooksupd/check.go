@@ -189,6 +189,10 @@ func writeChains(w io.Writer, cfg *config.Config, backend supervisor.Backend) in
 			}
 			if err := checkExecutable(h.Command); err != nil {
 				warn("%v", err)
+			} else if h.DynamicUser {
+				if err := checkReachable(h.Command, h.UID, h.GID); err != nil {
+					warn("%v (the hook runs as dynamic uid %d: make the path readable by others, or set user)", err, h.UID)
+				}
 			}
 		}
 	}

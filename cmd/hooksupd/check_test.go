@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 func TestCheckReport(t *testing.T) {
@@ -140,6 +142,28 @@ func TestCheckWarnsAboutRoot(t *testing.T) {
 	}
 	if r := hooksupd(t, "", "check", "--strict", "-c", cfg); r.code == 0 {
 		t.Errorf("check --strict passed a root hook")
+	}
+}
+
+// TestCheckWarnsUnreachableCommand: as root, a hook that names no user
+// runs as a dynamic user; check warns when that uid cannot enter the
+// command's directory, and not once the directory is readable by others.
+func TestCheckWarnsUnreachableCommand(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := t.TempDir() // 0700, root's
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	cfg := writeConfig(t, dir, hookBlock("dyn", "pre_store", allow, 1))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if !strings.Contains(r.stdout, "user dynamic, uid ") || !strings.Contains(r.stdout, "cannot be entered by uid") {
+		t.Errorf("exit %d, stdout:\n%s", r.code, r.stdout)
+	}
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := hooksupd(t, "", "check", "-c", cfg); strings.Contains(r.stdout, "cannot be") {
+		t.Errorf("readable command still warned about:\n%s", r.stdout)
 	}
 }
 

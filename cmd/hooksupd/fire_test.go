@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 // Hook scripts: read the envelope, answer one decision.
@@ -23,7 +25,7 @@ const (
 // fireSetup writes the four hooks and a config binding them as given.
 func fireSetup(t *testing.T, blocks func(dir string) string) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	writeExec(t, dir, "allow.sh", hookAllow)
 	writeExec(t, dir, "deny.sh", hookDeny)
 	writeExec(t, dir, "ask.sh", hookAsk)
@@ -184,7 +186,7 @@ func TestFireBadPayload(t *testing.T) {
 // TestFireBadConfig: every error of the file is printed with its
 // file:line:col, and the exit status is 2.
 func TestFireBadConfig(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	cfg := writeConfig(t, dir, hookBlock("a", "pre_store", "/bin/true", 0, "bogus_key = 1")+
 		hookBlock("b", "pre_store", "/bin/true", 0, "timeout_msx = 5"))
 	r := hooksupd(t, "", "fire", "-c", cfg, "pre_store")
@@ -239,7 +241,7 @@ const hostPid = `read -r me _ </proc/self/stat`
 // TestFireSignalCancels: SIGTERM during a fire cancels it, stops the hook's
 // child and exits 143 without printing a result.
 func TestFireSignalCancels(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	pidfile := filepath.Join(dir, "pid")
 	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\nexec sleep 60\n")
 	cfg := writeConfig(t, dir, hookBlock("slow", "pre_store", slow, 0))
@@ -260,7 +262,7 @@ func TestFireSignalCancels(t *testing.T) {
 // TestFireDaemonStopped: a daemon-mode hook answers the fire and is
 // stopped when fire exits.
 func TestFireDaemonStopped(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	pidfile := filepath.Join(dir, "pid")
 	daemon := writeExec(t, dir, "daemon.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\n"+
 		"while IFS= read -r line; do echo '{\"action\":\"deny\",\"reason\":\"daemon says no\"}'; done\n")
@@ -278,7 +280,7 @@ func TestFireDaemonStopped(t *testing.T) {
 // TestFireHookFailureIsAResult: a crashing hook is not a hooksupd error:
 // fail_mode closed denies 503, open allows.
 func TestFireHookFailureIsAResult(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	crash := writeExec(t, dir, "crash.sh", "#!/bin/sh\ncat >/dev/null\nexit 1\n")
 	for _, c := range []struct {
 		mode string
@@ -306,7 +308,7 @@ func TestFireHookFailureIsAResult(t *testing.T) {
 // stopped and its fail_mode decides (open: allow, with the timeout in the
 // trace).
 func TestFireTimeoutFlag(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	pidfile := filepath.Join(dir, "pid")
 	slow := writeExec(t, dir, "slow.sh", "#!/bin/sh\n"+hostPid+"\necho $me > "+pidfile+"\nexec sleep 60\n")
 	cfg := writeConfig(t, dir, hookBlock("slow", "pre_store", slow, 0))

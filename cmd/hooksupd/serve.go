@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/hooksupd/hooksupd/config"
@@ -135,6 +136,11 @@ func serve(f serveFlags, log *slog.Logger) int {
 		}
 	}()
 
+	// The backend hides the directory of the socket actually listened on
+	// (--socket, socket activation) from hooks (executor.HiddenPaths).
+	if filepath.IsAbs(socketName) {
+		cfg.Server.Socket = socketName
+	}
 	d, err := executor.New(cfg, executor.Options{Logger: log})
 	if err != nil {
 		ln.Close()

@@ -103,7 +103,7 @@ func hookCgroupDirs(t *testing.T, pid int) []string {
 // SIGTERM: stop accepting, answer the fire in flight, stop every hook
 // child, remove their groups and the socket, exit 0.
 func TestServeBinarySIGTERM(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	cfg := binaryConfig(t, dir, "0.5", "")
 	sock := filepath.Join(dir, "s.sock")
 	cmd, logs := startServe(t, sock, nil, "-c", cfg, "--socket", sock)
@@ -152,7 +152,7 @@ func TestServeBinarySIGTERM(t *testing.T) {
 // MONOTONIC_USEC) and READY=1 around a reload; STOPPING=1 at shutdown;
 // WATCHDOG=1 when WATCHDOG_USEC is set.
 func TestServeBinaryNotify(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	cfg := binaryConfig(t, dir, "0", "")
 	sock := filepath.Join(dir, "s.sock")
 	nsPath := filepath.Join(dir, "notify.sock")
@@ -241,7 +241,7 @@ func TestServeBinaryNotify(t *testing.T) {
 // as is and left in place at exit, for systemd to keep listening on.
 func TestServeBinarySocketActivation(t *testing.T) {
 	testutil.RequireLinux(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	cfg := binaryConfig(t, dir, "0", "")
 	sock := filepath.Join(dir, "activated.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
@@ -311,7 +311,7 @@ func TestServeBinarySocketActivation(t *testing.T) {
 // (every error of the file printed), 1 for a socket in use.
 func TestServeBinaryStartupErrors(t *testing.T) {
 	testutil.RequireLinux(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	bad := filepath.Join(dir, "bad.toml")
 	if err := os.WriteFile(bad, []byte("[server]\nmax_inflight = 0\nmax_line_bytes = 5\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 // socket taken from the config's [server] socket, and a clear failure
 // when nothing listens.
 func TestStatusCommand(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	cfg := binaryConfig(t, dir, "0", "[server]\nsocket = \""+sock+"\"\n\n")
 	startServe(t, sock, nil, "-c", cfg)

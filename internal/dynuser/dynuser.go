@@ -89,6 +89,16 @@ func NewAvoiding(r Range, taken map[uint32]bool) *Allocator {
 	return &Allocator{r: r, taken: taken, byName: map[string]uint32{}, byID: map[uint32]string{}}
 }
 
+// Reserve keeps id from being handed out, as an id a configured user
+// already has: a dynamic user must not alias it.
+func (a *Allocator) Reserve(id uint32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.byID[id]; !ok {
+		a.byID[id] = ""
+	}
+}
+
 // ID returns name's id: the same for the same name, distinct across
 // names. The first choice is a hash of the name, so that the id does not
 // depend on the order names are asked for unless two names collide.

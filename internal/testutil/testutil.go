@@ -4,6 +4,7 @@ package testutil
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -40,4 +41,24 @@ func RequireLinux(t testing.TB) {
 	if runtime.GOOS != "linux" {
 		SkipOrFail(t, "needs Linux, running on %s", runtime.GOOS)
 	}
+}
+
+// HookDir is a temporary directory, removed when the test ends, that any
+// uid may enter, read and write (mode 1777, like /tmp; its parent 0755).
+// Hooks that name no user run as a dynamic user when the tests run as
+// root, and t.TempDir is private to the test's own uid: hook programs and
+// the files hooks write belong here. (strict_modes refuses commands in
+// it, as it refuses them in /tmp.)
+func HookDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, c := range []struct {
+		path string
+		mode os.FileMode
+	}{{filepath.Dir(dir), 0o755}, {dir, 0o1777}} {
+		if err := os.Chmod(c.path, c.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -52,9 +52,14 @@ func build() {
 		buildErr = err
 		return
 	}
-	// MkdirTemp makes a 0700 directory owned by us: it passes strict_modes
-	// policy checks (its parent, /tmp, is root-owned and sticky).
+	// MkdirTemp makes a directory owned by us, which passes strict_modes
+	// policy checks (its parent, /tmp, is root-owned and sticky). It is
+	// opened to everyone for reading: run as root, hooks that name no
+	// user run as dynamic users.
 	buildDir, err = os.MkdirTemp("", "hooksupd-testhook-")
+	if err == nil {
+		err = os.Chmod(buildDir, 0o755)
+	}
 	if err != nil {
 		buildErr = err
 		return

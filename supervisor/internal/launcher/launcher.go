@@ -159,6 +159,10 @@ func TmpfsDir(path string) Op { return Op("h" + path) }
 // namespace.
 func Proc() Op { return Op("P") }
 
+// ProcMount has the launcher attach the detached procfs mount at its fd
+// n on /proc (move_mount) and close it.
+func ProcMount(n int) Op { return Op("p" + strconv.Itoa(n)) }
+
 // Loopback brings up the loopback interface (in a new network namespace).
 func Loopback() Op { return Op("L") }
 

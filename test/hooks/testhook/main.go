@@ -49,6 +49,11 @@
 //	cgroups                    metadata.pid and metadata.cgroup (the text
 //	                           of /proc/self/cgroup)
 //	steer-daemon               steer for each request line (daemon mode)
+//	escape KIND [ARG]          try one sandbox escape (escape_linux.go):
+//	                           refused: "refused KIND: ERR" on stderr,
+//	                           exit 1; got through: metadata.escaped
+//	ns-pidfile FILE MS         write its pid in the hook PID namespace to
+//	                           FILE, sleep MS, allow
 //
 // A leading "pidfile PATH" writes the process id to PATH first.
 // The daemon's reply is modify with metadata {"pid","n","payload"}
@@ -296,6 +301,10 @@ func run(behaviour string, args []string) int {
 		readEnvelope()
 		time.Sleep(time.Duration(atoi(args[min(2, len(args)):], 60000)) * time.Millisecond)
 		allow()
+	case "escape":
+		return escape(args)
+	case "ns-pidfile":
+		return nsPidfile(args)
 	case "cgroups":
 		readEnvelope()
 		b, err := os.ReadFile("/proc/self/cgroup")

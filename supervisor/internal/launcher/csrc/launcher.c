@@ -34,6 +34,8 @@
  *             h<path>  mount an empty tmpfs (mode 0755) on <path>
  *             L        bring the loopback interface up (new netns)
  *             P        mount a new procfs on /proc (new PID namespace)
+ *             p<fd>    attach the detached procfs mount at <fd> on /proc
+ *                      (move_mount), then close it
  *             u<uid>:<gid>[:<g1>,<g2>...]  become that user (setgroups,
  *                      setresgid, setresuid)
  *             l<fd>    enforce the Landlock ruleset at <fd>, then close it

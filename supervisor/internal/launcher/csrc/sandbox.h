@@ -338,6 +338,21 @@ static void setup(long argc, char **argv)
 			check(sys6(SYS_mount, (long)"proc", (long)"/proc", (long)"proc",
 				   MS_NOSUID | MS_NODEV | MS_NOEXEC, 0, 0));
 			break;
+		case 'p': {
+			/* A detached procfs the supervisor made (fsmount), of its
+			 * own PID namespace, with hidepid=invisible: attached
+			 * over /proc it shows host pids but no process the hook
+			 * may not ptrace. */
+			char *p = a + 1;
+			long fd = (long)number(&p);
+
+			if (*p)
+				fail(STAGE_SETUP, -EINVAL);
+			check(sys6(429 /* SYS_move_mount */, fd, (long)"", -100 /* AT_FDCWD */,
+				   (long)"/proc", 4 /* MOVE_MOUNT_F_EMPTY_PATH */, 0));
+			sys3(SYS_close, fd, 0, 0);
+			break;
+		}
 		case 'u':
 			user = a + 1;
 			break;
