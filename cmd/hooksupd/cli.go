@@ -66,6 +66,7 @@ type option struct {
 	Repeatable  bool
 	Choices     []string // the values it accepts, when it is a closed set
 	Files       bool     // the value is a path
+	full        string   // the whole usage text
 }
 
 // placeholderChoices are the closed value sets named by a placeholder.
@@ -82,7 +83,7 @@ var flagChoices = map[string][]string{
 	"protect-home":             {"true", "false", "read-only", "tmpfs"},
 	"system-call-error-number": {"EPERM", "EACCES", "ENOSYS", "kill"},
 	"signal":                   {"TERM", "INT", "HUP", "KILL", "QUIT", "USR1", "USR2"},
-	"log-format":               {"text", "json"},
+	"log-format":               {"auto", "text", "json", "journal"},
 }
 
 // options lists fs's flags in name order, aliases folded into their long
@@ -101,7 +102,7 @@ func (fs *flagSet) options() []option {
 		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 			arg = ""
 		}
-		o := option{Long: f.Name, Short: shortOf[f.Name], Arg: arg, Usage: strings.SplitN(usage, "\n", 2)[0]}
+		o := option{Long: f.Name, Short: shortOf[f.Name], Arg: arg, Usage: strings.SplitN(usage, "\n", 2)[0], full: usage}
 		_, list := f.Value.(*stringList)
 		o.Repeatable = list || strings.Contains(usage, "repeat")
 		o.Choices = flagChoices[f.Name]

@@ -145,6 +145,24 @@ func TestCompletionFlagsMatchHelp(t *testing.T) {
 	}
 }
 
+// TestCompletionChoicesInUsage: a closed value set offered by the
+// completions is one the flag's usage text names, word by word, so a
+// value the command stops accepting cannot stay offered.
+func TestCompletionChoicesInUsage(t *testing.T) {
+	for _, c := range completionSpec() {
+		for _, o := range c.Options {
+			for _, v := range o.Choices {
+				if o.Long == "signal" || o.Long == "system-call-error-number" || o.Long == "protect-home" || o.Long == "protect-system" {
+					continue // names and errno values the usage summarises
+				}
+				if !regexp.MustCompile(`\b` + regexp.QuoteMeta(v) + `\b`).MatchString(o.full) {
+					t.Errorf("%s --%s: completion offers %q, which its usage %q does not name", c.Name, o.Long, v, o.full)
+				}
+			}
+		}
+	}
+}
+
 // completionScript writes `hooksupd completion SHELL` to a file.
 func completionScript(t *testing.T, shell string) string {
 	t.Helper()

@@ -40,7 +40,8 @@ The reload op is answered for root and the service's own user only.
 
 Exit status: 0 reloaded, 2 the new configuration is invalid (or usage),
 1 the service is unreachable or refused.`,
-		Run: runReload,
+		Run:  runReload,
+		Args: argNone,
 	})
 	register(&command{
 		Name:     "ping",
@@ -51,7 +52,8 @@ the answer took. Useful in health checks: anyone who may connect to the
 socket may ping.
 
 Exit status: 0 the service answered, 1 it did not, 2 usage.`,
-		Run: runPing,
+		Run:  runPing,
+		Args: argNone,
 	})
 }
 
