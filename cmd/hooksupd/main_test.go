@@ -128,6 +128,9 @@ func startHooksupd(t *testing.T, stdin string, args ...string) (*exec.Cmd, *byte
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A process left behind holding stdout or stderr (the bug a test is
+	// looking for) must fail the test, not hang the package in Wait.
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

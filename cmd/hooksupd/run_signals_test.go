@@ -27,6 +27,9 @@ func startSupervisor(t *testing.T, env []string, ign string, name string, args .
 	cmd.Env = append(append(os.Environ(), raceEnv), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// A process left behind holding stdout or stderr (the bug a test is
+	// looking for) must fail the test, not hang the package in Wait.
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
