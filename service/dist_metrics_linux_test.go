@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 // metricRef matches a metric name in a PromQL expression of the shipped
@@ -24,7 +26,7 @@ var metricRef = regexp.MustCompile(`\b(?:hooksupd|process|go)_[a-z0-9_]+\b`)
 // daemon hook that have fired, and the 250ms bucket edge the latency alert
 // divides by is one of the histogram's.
 func TestDistQueriesUseRealMetrics(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ts := startServerIn(t, dir, slowFastConfig(t, dir, "0", ""), nil)
 	msock := filepath.Join(dir, "metrics.sock")
 	m, err := StartMetrics(ts.srv, msock, ts.srv.log)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
 // fireIDField matches the fire id a reply carries, which differs between
@@ -18,7 +20,7 @@ var fireIDField = regexp.MustCompile(`"fire_id":"[^"]*",?`)
 // takes the socket from the config's [server] socket; service errors map
 // to the local exit statuses.
 func TestFireRemoteMatchesLocal(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	writeExec(t, dir, "allow.sh", hookAllow)
 	writeExec(t, dir, "deny.sh", hookDeny)
@@ -87,7 +89,7 @@ func TestFireRemoteMatchesLocal(t *testing.T) {
 // picks up a new hook; an invalid file is refused with its errors (exit 2)
 // and the service keeps the hooks it had.
 func TestPingAndReload(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	writeExec(t, dir, "allow.sh", hookAllow)
 	writeExec(t, dir, "deny.sh", hookDeny)

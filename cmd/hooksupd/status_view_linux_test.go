@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hooksupd/hooksupd/internal/testutil"
 	"github.com/hooksupd/hooksupd/service"
 )
 
@@ -16,7 +17,7 @@ import (
 // (the daemon's child with its pid and command), and the failing hook's
 // recent warnings with the fire id of its traced reply.
 func TestStatusTreesTotalsWarnings(t *testing.T) {
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	sock := filepath.Join(dir, "s.sock")
 	writeExec(t, dir, "fail.sh", "#!/bin/sh\ncat >/dev/null\necho broken >&2\nexit 5\n")
 	dmn := shHook(t, dir, "daemon.sh", shPidDaemon)
