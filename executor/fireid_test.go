@@ -20,7 +20,7 @@ import (
 func TestFireIDInResultAndLogs(t *testing.T) {
 	needSh(t)
 	leakChecks(t)
-	dir := t.TempDir()
+	dir := testutil.HookDir(t)
 	ok := script(t, dir, "ok.sh", shAllow)
 	bad := script(t, dir, "bad.sh", `cat >/dev/null; echo oops >&2; exit 7`)
 	cfg := testConfig(t, hookTOML("good", "pre_store", ok, 2)+hookTOML("broken", "pre_store", bad, 1))
