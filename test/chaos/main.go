@@ -155,6 +155,18 @@ func (r *run) setup() error {
 	if err := os.Chmod(r.dir, 0o755); err != nil {
 		return err
 	}
+	// Run as root, hooksupd runs hooks that name no user as dynamic users:
+	// the hook program (this one) and the fire record must be theirs to
+	// run and append to, wherever this binary was built.
+	if r.self, err = copyExecutable(r.self, filepath.Join(r.dir, "chaos")); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "ran.log"), nil, 0o666); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(r.dir, "ran.log"), 0o666); err != nil {
+		return err
+	}
 	r.sock = filepath.Join(r.dir, "hooksupd.sock")
 	r.metricsSock = filepath.Join(r.dir, "metrics.sock")
 	r.cfgPath = filepath.Join(r.dir, "hooks.toml")
@@ -240,4 +252,16 @@ func (r *run) longestLogLine() int {
 		n = max(n, len(l))
 	}
 	return n
+}
+
+// copyExecutable copies the program src to dst, mode 0755, and returns dst.
+func copyExecutable(src, dst string) (string, error) {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return "", err
+	}
+	return dst, nil
 }
