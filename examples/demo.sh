@@ -16,12 +16,12 @@
 #   4. runs `hooksupd check`, then fires events showing allow, modify,
 #      deny (exit 3), ask_user (exit 4), a namespace-scoped hook, a daemon
 #      hook and the --trace output;
-#   5. with the Linux backend (root, cgroups), starts `hooksupd serve` with
-#      examples/caps.toml and fires hooks that hit their memory, pids and
-#      time caps through it: for each, what the caller gets (decision,
-#      trace, fire id) and what the operator sees (the service's log lines
-#      for that fire id, then `hooksupd status`); and that nothing of the
-#      hung tree is left and the socket and its lock go at a clean stop.
+#   5. where the caps can be enforced (cgroups), starts `hooksupd serve`
+#      with examples/caps.toml and fires hooks that hit them: one runs out
+#      of memory, one forks past its pids cap, one hangs with a grandchild.
+#      For each it shows what the caller gets (decision, trace, fire id)
+#      and what the operator sees (the service's log line for that fire
+#      id, `hooksupd status`), and that nothing of the hung tree is left.
 set -euo pipefail
 
 EXAMPLES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -157,17 +157,20 @@ fire 0 "--trace with hook stderr: every hook of the pre_store chain, in order, w
 	--trace --log-level debug pre_store
 
 # ---------------------------------------------------------------------------
-# The caps: hooks gone wrong, each stopped by the kernel inside its own
-# group, fired through a running service. They need the Linux backend (root
-# and cgroups); elsewhere caps.toml is refused at load, naming the limit.
+# Part 2: caps being hit, through a running service.
 CAPS=$WORK/caps.toml
 sed -e "s|$PLACEHOLDER/|$(sed_escape "$EXAMPLES")/|g" "$EXAMPLES/caps.toml" >"$CAPS"
+for f in "$EXAMPLES"/hooks/memory-hog.sh "$EXAMPLES"/hooks/fork-bomb.sh "$EXAMPLES"/hooks/stuck.sh; do
+	[[ -x $f && -z $(find "$f" -perm /022 2>/dev/null) ]] || chmod 0755 "$f"
+done
 say "caps: can this host enforce them?"
 printf '%s$ hooksupd check -c %s%s\n' "$DIM" "$CAPS" "$R"
 if ! "$HOOKSUPD" check -c "$CAPS" >"$WORK/caps-check" 2>&1; then
-	note "This host cannot enforce memory or task limits, so the hooks that hit them are not run."
-	note "skipped: the caps need the Linux backend with cgroups (run as root on Linux); check says:"
-	sed 's/^/     | /' "$WORK/caps-check" | tail -n 5
+	sed 's/^/   /' "$WORK/caps-check" | head -n 12
+	note "This host cannot enforce memory or task limits (no usable cgroups), so the"
+	note "hooks that hit them are not run. On Linux as root (or with a delegated"
+	note "cgroup, e.g. under systemd) this part shows an OOM kill, a fork past the"
+	note "pids cap and a timeout that kills a grandchild."
 else
 	sed -n '/^backend/,/^$/p' "$WORK/caps-check" | sed 's/^/   /'
 	SOCK=$WORK/hooksupd.sock
@@ -201,14 +204,14 @@ else
 			FAILED=1
 		fi
 	}
-	capfire 3 "memory_max: memory-hog buffers 512M under a 32M cap; the kernel OOM-kills it in its group (fail_mode closed: deny 503)" demo_memory
-	capfire 0 "pids_max: fork-flood tries 50 background processes under a cap of 8; the 8th fork fails (fail_mode open: allow)" demo_pids
-	capfire 3 "timeout: hang never answers and leaves a setsid grandchild; at 500 ms the whole tree is killed (fail_mode closed: deny 503)" demo_timeout
-	if grep -ls 'sleep 301[7]' /proc/[0-9]*/cmdline >/dev/null 2>&1; then
-		printf '   %sa process of the hang hook survived its fire%s\n' "$RED" "$R"
+	capfire 3 "out of memory: memory-hog needs 256 MiB under a 32 MiB limit (fail_mode closed)" pre_consolidate
+	capfire 0 "past the pids cap: fork-bomb starts 64 sleeps under pids_max = 8 (fail_mode open)" pre_reflect
+	capfire 3 "timeout with a grandchild: stuck hangs 98 s, its child's child 97 s; timeout 1 s" pre_compaction
+	if grep -ls 'sleep 9[7]' /proc/[0-9]*/cmdline >/dev/null 2>&1; then
+		printf '   %sa process of the stuck hook is still running%s\n' "$RED" "$R"
 		FAILED=1
 	else
-		note "No process of the hang hook's tree is left (no 'sleep 3017' runs): the setsid escapee died with its group."
+		note "no process of stuck's tree is left: the grandchild (sleep 97) was killed with it."
 	fi
 
 	say "hooksupd status: which hook is failing or eating memory, since when, which fire"
