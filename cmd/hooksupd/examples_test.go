@@ -54,7 +54,7 @@ func TestExamplesDemo(t *testing.T) {
 		testutil.SkipOrFail(t, "the demo skipped the caps part: no usable cgroups here")
 	} else {
 		for _, want := range []string{`"error":"oom_killed"`, "outcome=oom_killed", "its tree reached pids_max (8 tasks)",
-			`"error":"timeout"`, "No process of the hang hook's tree is left", "recent warnings", "fires    3 total, 3 errors (1 timeouts, 1 OOM kills)",
+			`"error":"timeout"`, "no process of stuck's tree is left", "recent warnings", "fires    3 total, 3 errors (1 timeouts, 1 OOM kills)",
 			"socket and lock file removed."} {
 			if !strings.Contains(s, want) {
 				t.Errorf("demo output lacks %q", want)
