@@ -42,10 +42,11 @@ func restartDelay(n int) time.Duration {
 // request line and one reply line per fire, single-flight.
 //
 // The child is watched from three sides, none of them a goroutine of its
-// own: stdout lines arrive through the registry's ndjson loop, stderr is
-// drained by the same loop into a ring, and its exit is noticed by the
-// registry's monitor goroutine (one per registry) the moment it happens,
-// not at the next fire.
+// own: stdout lines arrive through the registry's ndjson loop (a fire reads
+// its own reply, borrowing stdout from the loop, where the platform allows
+// it), stderr is drained by the same loop into a ring, and its exit is
+// pushed by the process (Process.OnExit, from the backend's exit watcher)
+// the moment it happens, not at the next fire.
 type daemonExecutor struct {
 	r       *Registry
 	p       *plan
@@ -79,6 +80,9 @@ type daemonChild struct {
 	split   *ndjson.Splitter
 	ring    *redact.Ring
 	started time.Time
+	// stopExit cancels the exit callback (a clean stop needs no reset);
+	// set under the executor's mu before the child is published.
+	stopExit func() bool
 
 	waiting chan daemonReply // the fire waiting for a reply, or nil
 	gone    bool             // failed or stopping: its output is ignored
@@ -174,6 +178,32 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 		return Decision{}, ferr
 	}
 
+	// Read the reply on this goroutine where the platform lets it (after
+	// the write: while it is under way the loop keeps draining stdout, so
+	// a daemon that answers before reading all of a large request cannot
+	// deadlock it); else, and after an EOF, the loop hands it over.
+	rep, ok := c.readReply(ctx, reply)
+	if !ok {
+		rep = d.awaitReply(ctx, c, reply, start)
+	}
+	if rep.err != nil {
+		return Decision{}, rep.err // the child was failed by whoever sent it
+	}
+	dec, err := ParseDecision(rep.line, d.p.memoryDelta)
+	if err != nil {
+		// A stray debug print or garbage: the framing is lost.
+		d.mu.Lock()
+		d.failLocked(c, err, d.r.grace)
+		d.mu.Unlock()
+		return Decision{}, err
+	}
+	return dec, nil
+}
+
+// awaitReply waits for the reply the ndjson loop (or a failure) hands
+// over, or for ctx; at ctx's end the child is reset and the reply is the
+// timeout error.
+func (d *daemonExecutor) awaitReply(ctx context.Context, c *daemonChild, reply <-chan daemonReply, start time.Time) daemonReply {
 	var rep daemonReply
 	select {
 	case rep = <-reply:
@@ -189,21 +219,10 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 			err := timeoutError(ctx, start)
 			d.failLocked(c, err, 0)
 			d.mu.Unlock()
-			return Decision{}, err
+			return daemonReply{err: err}
 		}
 	}
-	if rep.err != nil {
-		return Decision{}, rep.err // the child was failed by whoever sent it
-	}
-	dec, err := ParseDecision(rep.line, d.p.memoryDelta)
-	if err != nil {
-		// A stray debug print or garbage: the framing is lost.
-		d.mu.Lock()
-		d.failLocked(c, err, d.r.grace)
-		d.mu.Unlock()
-		return Decision{}, err
-	}
-	return dec, nil
+	return rep
 }
 
 // ready returns the live child, starting one when it is down. Within a
@@ -263,8 +282,10 @@ func (d *daemonExecutor) start(ctx context.Context) (*daemonChild, error) {
 		return nil, ErrClosed
 	}
 	d.cur = c
-	// Watch for its death last: the callback needs d.cur to be set.
-	d.r.mon.add(c.proc.Done(), func() { d.childExited(c) })
+	// Watch for its death last: the callback needs d.cur to be set. The
+	// process pushes its exit (from the backend's one exit watcher): no
+	// goroutine or select waits for it.
+	c.stopExit = c.proc.OnExit(func() { d.childExited(c) })
 	return c, nil
 }
 
@@ -377,8 +398,8 @@ func (c *daemonChild) onTooLong() {
 	d.failChild(c, &hookError{kind: ErrDecode, msg: fmt.Sprintf("hook decision decode failed: daemon stdout line exceeded %d bytes", d.lineMax)}, d.r.grace)
 }
 
-// childExited runs on the registry monitor when the child's direct
-// process has been reaped.
+// childExited runs on the backend's exit watcher (Process.OnExit) when
+// the child's direct process has been reaped.
 //
 // The exit can be seen before the loop has read the child's last line: a
 // daemon that answers and exits at once leaves its reply in the pipe. So
@@ -508,7 +529,9 @@ func (d *daemonExecutor) stopAsync(c *daemonChild, grace time.Duration) {
 // the redacted stderr tail and releases the process. ctx bounds the waits.
 func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 	d := c.d
-	d.r.mon.remove(c.proc.Done())
+	if c.stopExit != nil {
+		c.stopExit()
+	}
 	_ = c.stdin.Close()
 	if _, err := c.proc.Stop(ctx, grace); err != nil {
 		_ = c.proc.Kill()
