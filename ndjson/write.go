@@ -33,6 +33,17 @@ func WriteAll(ctx context.Context, f *os.File, p []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ndjson: write: %w", err)
 	}
+	// Most lines fit in the pipe at once: one non-blocking write, and no
+	// deadline or cancel callback to set up and take down.
+	done, err := tryWrite(f, p)
+	if err != nil {
+		return fmt.Errorf("ndjson: write: %w", err)
+	}
+	if done == len(p) {
+		return nil
+	}
+	total := len(p)
+	p = p[done:]
 	if ctx.Done() == nil { // ctx can never end
 		if _, err := f.Write(p); err != nil {
 			return fmt.Errorf("ndjson: write: %w", err)
@@ -69,7 +80,7 @@ func WriteAll(ctx context.Context, f *os.File, p []byte) error {
 			ctxErr = context.DeadlineExceeded
 		}
 		if ctxErr != nil {
-			return fmt.Errorf("ndjson: write: %d of %d bytes written: %w (%w)", n, len(p), ctxErr, err)
+			return fmt.Errorf("ndjson: write: %d of %d bytes written: %w (%w)", done+n, total, ctxErr, err)
 		}
 	}
 	return fmt.Errorf("ndjson: write: %w", err)
