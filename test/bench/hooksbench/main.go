@@ -31,6 +31,7 @@ type bins struct {
 	goChild, goDaemon        string // static Go hook; the same binary named go-daemon runs in daemon mode
 	shAllow                  string // /bin/sh hook
 	execDrv, daemonDrv       string // C baseline drivers
+	relay                    string // C relay: the floor of a hook service (row 5)
 	hooksupd                 string // the hooksupd binary
 }
 
@@ -116,6 +117,7 @@ func main() {
 		shAllow:   filepath.Join(binD, "sh-allow"),
 		execDrv:   filepath.Join(binD, "c-execdrv"),
 		daemonDrv: filepath.Join(binD, "c-daemondrv"),
+		relay:     filepath.Join(binD, "c-relay"),
 		hooksupd:  b.bin.hooksupd,
 	}
 	if b.bin.hooksupd == "" {
@@ -123,7 +125,7 @@ func main() {
 	} else {
 		b.bin.hooksupd = abs(b.bin.hooksupd)
 	}
-	for _, p := range []string{b.bin.cAllow, b.bin.cDaemon, b.bin.cForker, b.bin.goChild, b.bin.goDaemon, b.bin.shAllow, b.bin.execDrv, b.bin.daemonDrv} {
+	for _, p := range []string{b.bin.cAllow, b.bin.cDaemon, b.bin.cForker, b.bin.goChild, b.bin.goDaemon, b.bin.shAllow, b.bin.execDrv, b.bin.daemonDrv, b.bin.relay} {
 		if _, err := os.Stat(p); err != nil {
 			fatal(fmt.Errorf("missing %s (run test/bench/run.sh, which builds it): %w", p, err))
 		}
