@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooksupd/hooksupd/executor"
@@ -18,13 +19,13 @@ import (
 
 // conn is one client connection. One goroutine at a time reads it and
 // parses requests. A fire that arrives when nothing more has been read
-// runs on the goroutine that read it, which first hands the reading on
-// to a fresh goroutine (so later requests are not held up behind it);
-// fires that arrive behind others in the same read each get a goroutine.
-// Replies are written by whoever queues one while no one else is writing
-// (no writer goroutine): the common fire costs one wake-up (the socket's)
-// and one goroutine start, where a reader, a fire goroutine and a writer
-// cost three wake-ups.
+// runs on the goroutine that read it; if it takes longer than
+// readHandoff, a new goroutine goes on reading (so later requests are not
+// held up behind a slow hook). Fires that arrive behind others in the
+// same read each get a goroutine. Replies are written by whoever queues
+// one while no one else is writing (no writer goroutine): the common fire
+// costs one wake-up (the socket's) and no goroutine, where a reader, a
+// fire goroutine and a writer cost three wake-ups and a goroutine start.
 //
 // Backpressure: at most maxPerConn fires of the connection are in flight
 // or waiting to queue their reply, and the reader stops reading while
@@ -126,11 +127,35 @@ func (c *conn) readLoop(lr *lineReader) {
 			go c.runFire(fire)
 			continue
 		}
-		go c.readLoop(lr)
-		c.runFire(fire)
-		return
+		if !c.fireInline(fire, lr) {
+			return // the reading went on on another goroutine
+		}
 	}
 	c.finish()
+}
+
+// readHandoff is how long a fire may run on the goroutine that read it
+// before the reading of its connection goes on on a new goroutine: a
+// request sent meanwhile waits at most this long, and the common fire
+// (a daemon hook, tens of µs) starts no goroutine and grows no new stack.
+const readHandoff = time.Millisecond
+
+// fireInline runs fire on this goroutine. It reports whether this
+// goroutine is still the connection's reader afterwards; when the fire
+// outlasted readHandoff, a new goroutine has taken over reading lr.
+func (c *conn) fireInline(fire *request, lr *lineReader) bool {
+	var state atomic.Int32 // 0 firing, 1 reading handed off, 2 reading kept
+	t := time.AfterFunc(readHandoff, func() {
+		if state.CompareAndSwap(0, 1) {
+			go c.readLoop(lr)
+		}
+	})
+	c.runFire(fire)
+	if !state.CompareAndSwap(0, 2) {
+		return false
+	}
+	t.Stop()
+	return true
 }
 
 // handle answers one request, or admits a fire and returns it (its slot
