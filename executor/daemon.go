@@ -83,8 +83,13 @@ type daemonChild struct {
 	// stopExit cancels the exit callback (a clean stop needs no reset);
 	// set under the executor's mu before the child is published.
 	stopExit func() bool
+	// replyFile is a second descriptor of stdout in the runtime poller,
+	// read by a fire that borrowed stdout from the loop (readReply); nil
+	// where fires do not read their own reply.
+	replyFile *os.File
 
 	waiting chan daemonReply // the fire waiting for a reply, or nil
+	reading bool             // that fire reads replyFile itself (readReply)
 	gone    bool             // failed or stopping: its output is ignored
 	exitErr error            // the direct child exited while stdout drains
 	eof     bool             // stdout ended while a fire waited
@@ -303,6 +308,7 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 	}
 	c := &daemonChild{d: d, proc: proc, stdin: proc.Stdin(), ring: redact.NewRing(d.p.stderrTail), started: time.Now()}
 	c.split = ndjson.NewSplitter(d.lineMax, c.onLine, c.onTooLong)
+	c.openReplyReader(proc.Stdout())
 	// Watch owns the file it is given even when it fails.
 	if c.outW, err = loop.Watch(proc.Stdout(), daemonStdout{c}); err == nil {
 		c.errW, err = loop.Watch(proc.Stderr(), ringSink{ring: c.ring})
@@ -445,6 +451,7 @@ func (d *daemonExecutor) failLocked(c *daemonChild, err error, grace time.Durati
 	if c.waiting != nil {
 		c.waiting <- daemonReply{err: err}
 		c.waiting = nil
+		c.wakeReplyReader()
 	}
 	if d.cur == c {
 		d.cur = nil
@@ -542,6 +549,7 @@ func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 	if c.errW != nil {
 		c.errW.Close()
 	}
+	c.closeReplyReader()
 	if tail := c.ring.Bytes(); len(bytes.TrimSpace(tail)) > 0 {
 		// After a failure the tail is evidence (warn); at a clean stop
 		// (close, reload) it is just the daemon's chatter (debug).
@@ -574,6 +582,7 @@ func (d *daemonExecutor) Close(ctx context.Context) error {
 		if c.waiting != nil {
 			c.waiting <- daemonReply{err: ErrClosed}
 			c.waiting = nil
+			c.wakeReplyReader()
 		}
 	}
 	d.mu.Unlock()

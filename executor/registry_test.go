@@ -118,4 +118,3 @@ func TestRestartDelay(t *testing.T) {
 		t.Errorf("no cap: %v", d)
 	}
 }
-
