@@ -57,7 +57,7 @@ fuzz: ## Run every fuzz target briefly (FUZZTIME=10s each)
 	done
 
 .PHONY: lint
-lint: ## gofmt, go vet (linux, darwin, windows) and staticcheck
+lint: ## gofmt, go vet (linux, darwin, windows), staticcheck, go mod tidy and the alert rules (promtool)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
@@ -65,6 +65,15 @@ lint: ## gofmt, go vet (linux, darwin, windows) and staticcheck
 	GOOS=windows $(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 	$(GO) mod tidy -diff
+	@$(MAKE) --no-print-directory promtool
+
+.PHONY: promtool
+promtool: ## Check and unit-test the shipped Prometheus alerts (dist/prometheus) with promtool
+	@if ! command -v promtool >/dev/null; then \
+		if [ "$$CI" = true ]; then echo "promtool: not installed (Debian: apt-get install prometheus)"; exit 1; fi; \
+		echo "promtool: not installed, alert rules not checked (Debian: apt-get install prometheus)"; exit 0; fi
+	promtool check rules dist/prometheus/alerts.yml
+	cd dist/prometheus && promtool test rules alerts_test.yml
 
 .PHONY: cross
 cross: ## Build for darwin/amd64, darwin/arm64, windows/amd64 (portable backend) and linux/arm64

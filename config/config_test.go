@@ -49,7 +49,11 @@ func TestLoadSeedFormatAllEvents(t *testing.T) {
 		assert.Equal(t, Limits{}, h.Limits)
 		assert.Equal(t, 1<<20, h.StdoutMaxBytes)
 		assert.Equal(t, 4096, h.StderrTailBytes)
-		assert.Equal(t, 0, h.MaxConcurrency)
+		wantConc := 0 // a daemon has one child
+		if h.Mode == ModeExec {
+			wantConc = DefaultMaxConcurrency()
+		}
+		assert.Equal(t, wantConc, h.MaxConcurrency, h.Name)
 		assert.False(t, h.AllowUncapped)
 	}
 	assert.Len(t, seen, 22, "every built-in event has a hook")
@@ -130,6 +134,18 @@ namespace = "*"
 	assert.True(t, cfg.Hooks[0].Enabled)
 	assert.Equal(t, FailOpen, cfg.Hooks[0].FailMode)
 	assert.Equal(t, "pre_store-0", cfg.Hooks[0].Name)
+}
+
+// An exec hook gets a bounded max_concurrency unless it writes one; 0
+// written is unbounded.
+func TestParseMaxConcurrencyDefault(t *testing.T) {
+	block := "[[hook]]\nevent = \"pre_store\"\ncommand = \"/bin/true\"\npriority = 1\ntimeout_ms = 100\nnamespace = \"*\"\n"
+	cfg := mustParse(t, block+"\n"+block+"max_concurrency = 0\n\n"+block+"max_concurrency = 3\n")
+	require.Len(t, cfg.Hooks, 3)
+	assert.GreaterOrEqual(t, DefaultMaxConcurrency(), minMaxConcurrency)
+	assert.Equal(t, DefaultMaxConcurrency(), cfg.Hooks[0].MaxConcurrency)
+	assert.Equal(t, 0, cfg.Hooks[1].MaxConcurrency)
+	assert.Equal(t, 3, cfg.Hooks[2].MaxConcurrency)
 }
 
 // Every extension key decodes into its field.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -22,7 +23,11 @@ const (
 	defaultStderrTailBytes = 4096
 	maxStderrTailBytes     = 1 << 20
 	maxConcurrencyLimit    = 1 << 20
-	minMemoryMax           = 1 << 20
+	// maxConcurrencyPerCPU and minMaxConcurrency make the default
+	// max_concurrency of an exec hook (see DefaultMaxConcurrency).
+	maxConcurrencyPerCPU = 4
+	minMaxConcurrency    = 8
+	minMemoryMax         = 1 << 20
 	// maxPidsMax is the kernel's PID_MAX_LIMIT.
 	maxPidsMax = 4 << 20
 	// minNoFile leaves room for stdin, stdout and stderr.
@@ -191,6 +196,9 @@ func (d *cfgDecoder) decodeHook(i int, m map[string]any, events map[string]Event
 
 	d.decodeHookProcess(t, &h)
 
+	if h.Mode == ModeExec {
+		h.MaxConcurrency = DefaultMaxConcurrency()
+	}
 	if n, ok := t.intRange("max_concurrency", 0, maxConcurrencyLimit); ok {
 		h.MaxConcurrency = int(n)
 		if h.Mode == ModeDaemon {
@@ -321,4 +329,14 @@ func decodeLimits(t *cfgTable) (l Limits) {
 	}
 	t.finish()
 	return l
+}
+
+// DefaultMaxConcurrency is an exec hook's max_concurrency when hooks.toml
+// does not set it: 4 children per CPU, at least 8. Unbounded, one client
+// pipelining hundreds of fires of a slow hook starts hundreds of children
+// at once and every other fire waits for CPU behind them; bounded, the
+// extra fires wait for a slot (served round-robin across clients) within
+// their deadline. max_concurrency = 0 asks for unbounded.
+func DefaultMaxConcurrency() int {
+	return max(minMaxConcurrency, maxConcurrencyPerCPU*runtime.NumCPU())
 }

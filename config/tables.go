@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hooksupd/hooksupd/internal/dynuser"
+	"github.com/hooksupd/hooksupd/internal/pathglob"
 )
 
 // Defaults and bounds of the top-level tables.
@@ -252,7 +253,7 @@ func decodePolicy(t *cfgTable) Policy {
 		for i, g := range list {
 			if !strings.HasPrefix(g, "/") {
 				t.errElem(key, i, "%q must be an absolute path glob (commands are absolute paths)", g)
-			} else if _, err := path.Match(g, ""); err != nil {
+			} else if err := pathglob.Validate(g); err != nil {
 				t.errElem(key, i, "%q is not a valid glob: %v", g, err)
 			}
 		}

@@ -83,6 +83,7 @@ type Hook struct {
 	Namespace string
 	FailMode  FailMode
 	// MaxConcurrency bounds concurrent exec-mode children; 0 = unbounded.
+	// hooks.toml's default for exec hooks is DefaultMaxConcurrency().
 	MaxConcurrency int
 	// StdoutMaxBytes caps stdout per fire (exec) or per line (daemon).
 	StdoutMaxBytes int

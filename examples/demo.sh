@@ -15,7 +15,10 @@
 #      group- or world-writable);
 #   4. runs `hooksupd check`, then fires events showing allow, modify,
 #      deny (exit 3), ask_user (exit 4), a namespace-scoped hook, a daemon
-#      hook and the --trace output.
+#      hook and the --trace output;
+#   5. with the Linux backend (root, cgroups), fires examples/caps.toml:
+#      hooks that hit their memory, pids and time caps, and what the
+#      caller and the log see.
 set -euo pipefail
 
 EXAMPLES=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -149,6 +152,32 @@ fire 0 "daemon mode + --trace: recall-counter answers from a long-lived child" \
 fire 0 "--trace with hook stderr: every hook of the pre_store chain, in order, with timings" \
 	'{"namespace":"notes","title":"ok","content":"nothing secret","tags":["reviewed"]}' \
 	--trace --log-level debug pre_store
+
+# The caps: hooks gone wrong, each stopped by the kernel inside its own
+# group. They need the Linux backend (root and cgroups); elsewhere
+# caps.toml is refused at load, naming the limit.
+CAPS=$WORK/caps.toml
+sed -e "s|$PLACEHOLDER/|$(sed_escape "$EXAMPLES")/|g" "$EXAMPLES/caps.toml" >"$CAPS"
+say "caps: hooks that run out of memory, fork past their pids cap, and hang with an escaped grandchild"
+if "$HOOKSUPD" check -c "$CAPS" >"$WORK/caps-check" 2>&1; then
+	grep -E '^  [0-9]+\. |limits ' "$WORK/caps-check" | sed 's/^/   /'
+	CONFIG=$CAPS # fire() fires against $CONFIG
+	fire 3 "memory_max: memory-hog buffers 512M under a 32M cap; the kernel OOM-kills it in its group (fail_mode closed: deny 503)" \
+		'{}' --trace demo_memory
+	fire 0 "pids_max: fork-flood tries 50 background processes under a cap of 8; the 8th fork fails (fail_mode open: allow)" \
+		'{}' --trace demo_pids
+	fire 3 "timeout: hang never answers and leaves a setsid grandchild; at 500 ms the whole tree is killed (fail_mode closed: deny 503)" \
+		'{}' --trace demo_timeout
+	if pgrep -f 'sleep 3017' >/dev/null 2>&1; then
+		printf '   %sa process of the hang hook survived its fire%s\n' "$RED" "$R"
+		FAILED=1
+	else
+		note "No process of the hang hook's tree is left (pgrep -f 'sleep 3017' finds nothing): the escapee died with its group."
+	fi
+else
+	note "skipped: the caps need the Linux backend with cgroups (run as root on Linux); check says:"
+	sed 's/^/     | /' "$WORK/caps-check" | tail -n 5
+fi
 
 say "done"
 if ((FAILED)); then

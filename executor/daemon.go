@@ -302,7 +302,7 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 	if err != nil {
 		return nil, err
 	}
-	proc, err := spawn(ctx, d.r.opts.Backend, &d.spec, d.r.log)
+	proc, err := spawn(ctx, d.r.opts.Backend, &d.spec, d.r.log, d.supervisorRetry)
 	if err != nil {
 		return nil, err
 	}
@@ -608,3 +608,5 @@ func (d *daemonExecutor) state() HookState {
 	}
 	return s
 }
+
+func (d *daemonExecutor) supervisorRetry() { d.r.supervisorRetry(d.h.Name) }

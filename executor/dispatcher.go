@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,6 +143,9 @@ func (d *Dispatcher) build(cfg *config.Config) (*generation, error) {
 	if err := d.checkLimits(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkPolicies(cfg); err != nil {
+		return nil, err
+	}
 	events := cfg.Events
 	if events == nil {
 		events = config.BuiltinEvents()
@@ -204,6 +208,32 @@ func (d *Dispatcher) checkLimits(cfg *config.Config) error {
 		}
 		if len(errs) == n { // only the combination is refused
 			errs = append(errs, limitError(&h, "limits", backend, d.backend.CanEnforce(supervisorLimits(h.Limits))))
+		}
+	}
+	if len(errs) > 0 {
+		return &config.ConfigError{Errors: errs}
+	}
+	return nil
+}
+
+// checkPolicies refuses a config with an enabled hook the spawn gate
+// would refuse on every fire (a world-writable command or directory, a
+// command owned by another user, an allow_commands miss, a deny_commands
+// match): under fail_mode "open" each such fire would turn into "allow"
+// from a hook that never ran. The gate is evaluated as at fire time, as
+// this process's effective user; it still runs before every spawn, for
+// files changed after the load. A command that does not exist yet is left
+// to the spawn to report.
+func checkPolicies(cfg *config.Config) error {
+	var errs []config.FieldError
+	for _, h := range cfg.Hooks {
+		if !h.Enabled {
+			continue
+		}
+		if err := checkPolicy(&cfg.Policy, h.Command); err != nil {
+			msg := strings.TrimPrefix(err.Error(), "policy: ")
+			errs = append(errs, config.FieldError{Pos: h.Pos, Hook: h.Name, Field: "command",
+				Msg: "refused by [policy]: " + msg})
 		}
 	}
 	if len(errs) > 0 {

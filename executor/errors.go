@@ -15,6 +15,12 @@ var (
 	ErrTimeout = errors.New("hook timed out")
 	// ErrOOMKilled: the hook's tree was killed by its memory limit.
 	ErrOOMKilled = supervisor.ErrOOMKilled
+	// ErrSupervisor: the hook's child could not be started because the
+	// supervisor's own machinery failed (its group, limits or launcher),
+	// not because of the hook, even after retries within the fire's
+	// deadline. It is also ErrSpawn; its kind is "supervisor", so such
+	// failures are counted apart from the hooks' own.
+	ErrSupervisor = supervisor.ErrSupervisor
 	// ErrSpawn: the hook's child could not be started.
 	ErrSpawn = supervisor.ErrSpawn
 	// ErrNotSupported: a limit or feature the hook asks for is missing.
@@ -54,6 +60,7 @@ const (
 	KindDeadlineExhausted
 	KindPolicy
 	KindNotSupported
+	KindSupervisor
 	KindSpawn
 	KindDecode
 	KindExit
@@ -76,6 +83,7 @@ var kindInfo = [numKinds]struct {
 	KindDeadlineExhausted: {ErrDeadlineExhausted, "deadline_exhausted"},
 	KindPolicy:            {ErrPolicyRefused, "policy"},
 	KindNotSupported:      {ErrNotSupported, "not_supported"},
+	KindSupervisor:        {ErrSupervisor, "supervisor"},
 	KindSpawn:             {ErrSpawn, "spawn"},
 	KindDecode:            {ErrDecode, "decode"},
 	KindExit:              {ErrExit, "exit"},

@@ -127,7 +127,7 @@ type execExecutor struct {
 	p    *plan
 	h    *config.Hook // &p.hook
 	gate policyGate
-	sem  chan struct{} // max_concurrency slots; nil when unbounded
+	sem  *fairSem // max_concurrency slots; nil when unbounded
 
 	mu       sync.Mutex
 	closed   bool
@@ -141,9 +141,7 @@ func newExecExecutor(r *Registry, p *plan) *execExecutor {
 	h := &p.hook
 	e := &execExecutor{r: r, p: p, h: h, inflight: make(map[supervisor.Process]struct{})}
 	if h.MaxConcurrency > 0 {
-		// Channel send waiters are served in FIFO order, so fires get
-		// their slots oldest first.
-		e.sem = make(chan struct{}, h.MaxConcurrency)
+		e.sem = newFairSem(h.MaxConcurrency)
 	}
 	return e
 }
@@ -177,13 +175,11 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 		return Decision{}, err
 	}
 	if e.sem != nil {
-		select {
-		case e.sem <- struct{}{}:
-			defer func() { <-e.sem }()
-		case <-ctx.Done():
-			return Decision{}, &hookError{kind: ErrDropped, cause: ctx.Err(),
+		if err := e.sem.acquire(ctx); err != nil {
+			return Decision{}, &hookError{kind: ErrDropped, cause: err,
 				msg: fmt.Sprintf("hook fire dropped: no free slot (max_concurrency %d) within its deadline", e.h.MaxConcurrency)}
 		}
+		defer e.sem.release()
 	}
 	line, err := envelope(event, payload)
 	if err != nil {
@@ -193,7 +189,7 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	if err != nil {
 		return Decision{}, err
 	}
-	proc, err := spawn(ctx, e.r.opts.Backend, &e.p.spec, e.r.log)
+	proc, err := spawn(ctx, e.r.opts.Backend, &e.p.spec, e.r.log, e.supervisorRetry)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -482,3 +478,5 @@ func lastNonEmptyLine(out []byte) []byte {
 	}
 	return nil
 }
+
+func (e *execExecutor) supervisorRetry() { e.r.supervisorRetry(e.h.Name) }

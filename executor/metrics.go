@@ -39,6 +39,7 @@ var outcomeIndex = func() map[string]int {
 type HookMetrics struct {
 	fires    atomic.Uint64
 	restarts atomic.Uint64
+	svRetry  atomic.Uint64
 	sumNs    atomic.Int64
 	maxNs    atomic.Int64
 	outcomes []atomic.Uint64 // indexed like outcomeNames
@@ -85,6 +86,10 @@ func (m *HookMetrics) count(outcome string) {
 // Restart records a restart of the hook's daemon child.
 func (m *HookMetrics) Restart() { m.restarts.Add(1) }
 
+// SupervisorRetry records a start that failed in the supervisor's own
+// machinery and was tried again.
+func (m *HookMetrics) SupervisorRetry() { m.svRetry.Add(1) }
+
 // bucketFor returns the histogram bucket of d (binary search; 25 bounds).
 func bucketFor(d time.Duration) int {
 	lo, hi := 0, len(latencyBounds)
@@ -121,6 +126,10 @@ type MetricsSnapshot struct {
 	Timeouts uint64
 	// Restarts counts daemon restarts.
 	Restarts uint64
+	// SupervisorRetries counts starts that failed in the supervisor's own
+	// machinery and were tried again (a final such failure is the
+	// "supervisor" outcome).
+	SupervisorRetries uint64
 	// P50, P90 and P99 are latency percentiles estimated from the buckets
 	// (linear within a bucket); zero before the first fire.
 	P50, P90, P99 time.Duration
@@ -133,12 +142,13 @@ type MetricsSnapshot struct {
 // snapshot taken during fires may be off by the fires in progress.
 func (m *HookMetrics) Snapshot() MetricsSnapshot {
 	s := MetricsSnapshot{
-		Fires:    m.fires.Load(),
-		Restarts: m.restarts.Load(),
-		Outcomes: make(map[string]uint64),
-		Max:      time.Duration(m.maxNs.Load()),
-		Sum:      time.Duration(m.sumNs.Load()),
-		Buckets:  make([]Bucket, len(m.buckets)),
+		Fires:             m.fires.Load(),
+		Restarts:          m.restarts.Load(),
+		SupervisorRetries: m.svRetry.Load(),
+		Outcomes:          make(map[string]uint64),
+		Max:               time.Duration(m.maxNs.Load()),
+		Sum:               time.Duration(m.sumNs.Load()),
+		Buckets:           make([]Bucket, len(m.buckets)),
 	}
 	for i := range m.outcomes {
 		if n := m.outcomes[i].Load(); n > 0 {

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/hooksupd/hooksupd/config"
+	"github.com/hooksupd/hooksupd/internal/pathglob"
 )
 
 // refused returns an error wrapping ErrPolicyRefused whose message names the
@@ -32,9 +32,9 @@ func refused(format string, args ...any) error {
 //     the supervisor's effective user and are not group- or
 //     world-writable (see checkStrictModes).
 //
-// Globs use path.Match (slash-separated; "*" does not cross "/"). A
-// malformed deny glob refuses (fail closed); a malformed allow glob never
-// matches.
+// Globs are pathglob's: "*" within a path element, "**" as a whole
+// element across any number of them. A malformed deny glob refuses (fail
+// closed); a malformed allow glob never matches.
 func checkPolicy(p *config.Policy, command string) error {
 	if !filepath.IsAbs(command) {
 		return refused("command %q is not an absolute path", command)
@@ -78,7 +78,7 @@ func checkPolicy(p *config.Policy, command string) error {
 // globMatch reports whether name matches the glob; onBad is the answer
 // for a malformed pattern.
 func globMatch(glob, name string, onBad bool) bool {
-	ok, err := path.Match(glob, name)
+	ok, err := pathglob.Match(glob, name)
 	if err != nil {
 		return onBad
 	}

@@ -189,3 +189,89 @@ func TestPolicyGateCache(t *testing.T) {
 	g.last.Store(&aged)
 	wantRefused(t, g.check(p, cmd), "policy: "+dir+" is world-writable (strict_modes)")
 }
+
+// TestPolicyDoubleStar: "*" stays within a path element, "**" crosses them,
+// for deny_commands and allow_commands alike.
+func TestPolicyDoubleStar(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deep := policyFile(t, filepath.Join(dir, "sub"), "h", 0o755)
+	p := config.Policy{DenyCommands: []string{dir + "/*"}}
+	if err := checkPolicy(&p, deep); err != nil {
+		t.Errorf("%s/* denied %s: %v", dir, deep, err)
+	}
+	p = config.Policy{DenyCommands: []string{dir + "/**"}}
+	wantRefused(t, checkPolicy(&p, deep), "policy: "+deep+" matches deny_commands \""+dir+"/**\"")
+	p = config.Policy{AllowCommands: []string{dir + "/**/h"}}
+	if err := checkPolicy(&p, deep); err != nil {
+		t.Errorf("%s/**/h did not allow %s: %v", dir, deep, err)
+	}
+}
+
+// TestNewRefusesHooksPolicyRefuses: a hook the spawn gate would refuse on
+// every fire is a load error naming the hook, the field and the rule, at
+// New and at Reload (which keeps the running generation).
+func TestNewRefusesHooksPolicyRefuses(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := policyFile(t, dir, "good", 0o755)
+	loose := policyFile(t, dir, "loose", 0o757)
+	wdir := filepath.Join(dir, "w")
+	if err := os.Mkdir(wdir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(wdir, 0o777); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	inW := policyFile(t, wdir, "h", 0o755)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(inW, link); err != nil {
+		t.Fatal(err)
+	}
+	// The temp dir sits in /tmp (sticky, root-owned: accepted as a
+	// parent); anything above it must be safe for strict_modes to pass.
+	if err := checkStrictModes(good); err != nil {
+		testutil.SkipOrFail(t, "the temp dir itself fails strict_modes here: %v", err)
+	}
+	load := func(policy, command string) *config.Config {
+		t.Helper()
+		body := policy + "\n" + hookTOML("h", "pre_store", command, 1)
+		cfg, err := config.Parse("hooks.toml", []byte(body))
+		if err != nil {
+			t.Fatalf("config: %v", err)
+		}
+		return cfg
+	}
+	for _, c := range []struct {
+		policy, command, want string
+	}{
+		{"", loose, loose + " is world-writable (strict_modes)"},
+		{"", inW, wdir + " is world-writable (strict_modes)"},
+		{"", link, wdir + " is world-writable (strict_modes)"},
+		{"[policy]\nallow_commands = [\"/usr/libexec/hooks/*\"]", good, good + " is not in allow_commands"},
+		{"[policy]\ndeny_commands = [\"" + dir + "/**\"]", good, good + ` matches deny_commands "` + dir + `/**"`},
+	} {
+		_, err := New(load(c.policy, c.command), Options{Backend: portableBackend(t)})
+		var ce *config.ConfigError
+		if !errors.As(err, &ce) || len(ce.Errors) != 1 {
+			t.Errorf("%s %q: New = %v, want one field error", c.command, c.policy, err)
+			continue
+		}
+		fe := ce.Errors[0]
+		if fe.Hook != "h" || fe.Field != "command" || fe.Pos.Line == 0 || !strings.HasSuffix(fe.Msg, c.want) {
+			t.Errorf("%s: %+v, want hook h, field command, a position and %q", c.command, fe, c.want)
+		}
+	}
+
+	d := newTestDispatcher(t, load("", good))
+	if err := d.Reload(load("", loose)); err == nil || !strings.Contains(err.Error(), "world-writable") {
+		t.Errorf("Reload to a refused hook: %v", err)
+	}
+	if got := d.Config().Hooks[0].Command; got != good {
+		t.Errorf("after the refused reload the config runs %s, want %s", got, good)
+	}
+}

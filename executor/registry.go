@@ -137,6 +137,13 @@ func (r *Registry) hookMetrics(name string) *HookMetrics {
 	return r.opts.Metrics(name)
 }
 
+// supervisorRetry counts a retried supervisor failure of the named hook.
+func (r *Registry) supervisorRetry(name string) {
+	if m := r.hookMetrics(name); m != nil {
+		m.SupervisorRetry()
+	}
+}
+
 // ndjsonLoop returns the loop shared by every executor, creating it on
 // first use.
 func (r *Registry) ndjsonLoop() (*ndjson.Loop, error) {

@@ -32,11 +32,22 @@ func transientSpawnError(err error) bool {
 	return false
 }
 
-// spawn starts spec on b, retrying transient errors along spawnBackoff
-// within ctx. It returns the last spawn error unchanged when the ladder is
-// exhausted or the error is not transient, and an ErrTimeout error when
-// ctx ends first.
-func spawn(ctx context.Context, b supervisor.Backend, spec *supervisor.Spec, log *slog.Logger) (supervisor.Process, error) {
+// retryable reports a start failure worth trying again: a transient errno,
+// or a failure of the supervisor's own machinery (supervisor.ErrSupervisor:
+// a group or limit write, a launcher that died), which is not the hook's
+// doing and must not become its error while the fire's deadline allows
+// another try.
+func retryable(err error) bool {
+	return transientSpawnError(err) || errors.Is(err, supervisor.ErrSupervisor)
+}
+
+// spawn starts spec on b, retrying retryable errors along spawnBackoff
+// within ctx; retried (may be nil) is called before each retry of a
+// supervisor failure, for the hook's metrics.
+// It returns the last spawn error unchanged when the ladder is exhausted
+// or the error is not retryable, and an ErrTimeout error when ctx ends
+// first.
+func spawn(ctx context.Context, b supervisor.Backend, spec *supervisor.Spec, log *slog.Logger, retried func()) (supervisor.Process, error) {
 	var last error
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -50,12 +61,20 @@ func spawn(ctx context.Context, b supervisor.Backend, spec *supervisor.Spec, log
 			return p, nil
 		}
 		last = err
-		if attempt >= len(spawnBackoff) || !transientSpawnError(err) {
+		if attempt >= len(spawnBackoff) || !retryable(err) {
 			return nil, err
 		}
 		wait := spawnBackoff[attempt]
-		log.Debug("hooks: transient spawn errno, retrying after backoff",
-			"hook", spec.Name, "err", err, "attempt", attempt+1, "backoff", wait)
+		if errors.Is(err, supervisor.ErrSupervisor) {
+			if retried != nil {
+				retried()
+			}
+			log.Warn("hooks: supervisor failure starting a hook, retrying",
+				"hook", spec.Name, "err", err, "attempt", attempt+1, "backoff", wait)
+		} else {
+			log.Debug("hooks: transient spawn errno, retrying after backoff",
+				"hook", spec.Name, "err", err, "attempt", attempt+1, "backoff", wait)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

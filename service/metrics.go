@@ -37,6 +37,7 @@ var (
 	descHookOOM      = newDesc("hook_oom_kills_total", "Fires killed by the hook's memory limit.", hookLabels...)
 	descHookSpawn    = newDesc("hook_spawn_failures_total", "Fires whose child could not be started.", hookLabels...)
 	descHookDrops    = newDesc("hook_drops_total", "Fires that found no slot (max_concurrency) within their deadline.", hookLabels...)
+	descHookSvRetry  = newDesc("hook_supervisor_retries_total", "Starts of the hook that failed in the supervisor's own machinery (not the hook's) and were tried again; a fire that still failed has outcome \"supervisor\".", hookLabels...)
 	descHookRestarts = newDesc("hook_daemon_restarts_total", "Restarts of the hook's daemon child.", hookLabels...)
 	descHookUp       = newDesc("hook_daemon_up", "1 while the daemon-mode hook's child runs.", hookLabels...)
 	descHookMemory   = newDesc("hook_daemon_memory_bytes", "Memory of the daemon child's group now.", hookLabels...)
@@ -58,7 +59,7 @@ type collector struct{ s *Server }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descHookFires, descHookDuration, descHookTimeouts,
-		descHookOOM, descHookSpawn, descHookDrops, descHookRestarts, descHookUp, descHookMemory, descHookCPU,
+		descHookOOM, descHookSpawn, descHookDrops, descHookSvRetry, descHookRestarts, descHookUp, descHookMemory, descHookCPU,
 		descInflight, descMaxInflight, descViolations, descRequests, descErrors, descConns, descConnsTotal,
 		descSlow, descReloads} {
 		ch <- d
@@ -92,6 +93,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descHookOOM, counter, float64(ms.Outcomes["oom_killed"]), lv...)
 		ch <- prometheus.MustNewConstMetric(descHookSpawn, counter, float64(ms.Outcomes["spawn"]), lv...)
 		ch <- prometheus.MustNewConstMetric(descHookDrops, counter, float64(ms.Drops), lv...)
+		ch <- prometheus.MustNewConstMetric(descHookSvRetry, counter, float64(ms.SupervisorRetries), lv...)
 		if h.Mode == "daemon" {
 			ch <- prometheus.MustNewConstMetric(descHookRestarts, counter, float64(ms.Restarts), lv...)
 			up := 0.0

@@ -116,8 +116,9 @@ func TestLineReader(t *testing.T) {
 	}
 }
 
-// The reply queue blocks pushers when full, hands everything to the taker
-// at once, and releases everyone on abort.
+// The reply queue blocks pushers while the unread bytes (queued, or taken
+// and not yet written) pass the bound, hands everything to the taker at
+// once, and releases everyone on abort.
 func TestReplyQueue(t *testing.T) {
 	q := newReplyQueue(10)
 	if !q.push([]byte("0123456789ABC")) { // larger than the bound, into an empty queue
@@ -134,6 +135,12 @@ func TestReplyQueue(t *testing.T) {
 	if !ok || len(b) != 1 || string(b[0]) != "0123456789ABC" {
 		t.Fatalf("take: %q %v", b, ok)
 	}
+	select {
+	case <-pushed:
+		t.Fatal("push went on while the taken reply was still unwritten")
+	case <-time.After(50 * time.Millisecond):
+	}
+	q.written(len(b[0]))
 	if !<-pushed {
 		t.Fatal("blocked push failed after the queue emptied")
 	}

@@ -20,9 +20,11 @@ const (
 	// defaultWriteTimeout is how long a client may leave its replies
 	// unread (no write progress at all) before its connection is closed.
 	defaultWriteTimeout = 10 * time.Second
-	// defaultQueueBytes bounds the replies queued per connection, beyond
-	// the one in the writer's hands.
-	defaultQueueBytes = 4 << 20
+	// defaultQueueBytes bounds the bytes of replies a connection's client
+	// has not read (beyond what its socket buffer holds) before the server
+	// stops reading its requests: a few hundred small replies. A larger
+	// reply alone is still sent.
+	defaultQueueBytes = 64 << 10
 	// cancelGrace bounds the wait for fires cancelled at the end of the
 	// drain: each runs its cleanup (kill the tree, reset the daemon).
 	cancelGrace = 15 * time.Second
@@ -112,7 +114,7 @@ func New(o Options) *Server {
 		o.WriteTimeout = defaultWriteTimeout
 	}
 	if o.QueueBytes <= 0 {
-		o.QueueBytes = max(defaultQueueBytes, 2*o.Server.MaxLineBytes)
+		o.QueueBytes = defaultQueueBytes
 	}
 	admin := o.AdminUID
 	if admin < 0 {
@@ -219,6 +221,7 @@ func (s *Server) startConn(nc net.Conn) {
 		sem:  make(chan struct{}, s.maxPerConn),
 		stop: make(chan struct{}),
 	}
+	c.fireCtx = executor.WithClient(s.fireCtx, c)
 	c.log = s.log.With("conn_uid", cred.UID, "conn_pid", cred.PID)
 	s.mu.Lock()
 	if s.shutting {
@@ -446,7 +449,8 @@ func hookErrors(m executor.MetricsSnapshot) uint64 {
 	var n uint64
 	for outcome, c := range m.Outcomes {
 		switch executor.Action(outcome) {
-		case executor.ActionAllow, executor.ActionModify, executor.ActionDeny, executor.ActionAskUser:
+		case executor.ActionAllow, executor.ActionModify, executor.ActionDeny, executor.ActionAskUser,
+			executor.Action(executor.KindSupervisor.String()): // the supervisor's failure, not the hook's
 		default:
 			n += c
 		}

@@ -45,6 +45,9 @@ type conn struct {
 	pending  sync.WaitGroup
 	stop     chan struct{} // closed when the server stops reading
 	stopOnce sync.Once
+	// fireCtx is the server's fire context marked with this connection,
+	// so connections share a hook's max_concurrency slots round-robin.
+	fireCtx context.Context
 }
 
 // run serves the connection: it is the first reader.
@@ -240,7 +243,7 @@ func (c *conn) runFire(req *request) {
 		s.fires.Done()
 	}()
 	start := time.Now()
-	res, err := s.d.Fire(s.fireCtx, req.Event, req.namespaces, req.Payload)
+	res, err := s.d.Fire(c.fireCtx, req.Event, req.namespaces, req.Payload)
 	s.inflight.Add(-1)
 	elapsed := time.Since(start)
 	switch {
@@ -306,7 +309,13 @@ func (c *conn) writeQueued() {
 		if !ok {
 			return
 		}
-		if err := c.write(batch); err != nil {
+		n := 0
+		for _, b := range batch {
+			n += len(b)
+		}
+		err := c.write(batch)
+		c.q.written(n)
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				c.s.stats.slowClosed.Add(1)
 				c.log.Warn("server: closing a connection whose client has not read its replies",
@@ -336,13 +345,18 @@ func (c *conn) write(bufs net.Buffers) error {
 	return nil
 }
 
-// replyQueue is a connection's queue of encoded replies, bounded in bytes.
-// push blocks while it is full; abort (a dead or stalled client) releases
-// every pusher.
+// replyQueue is a connection's queue of encoded replies, bounded in bytes
+// of replies the client has not read: those queued and those in the
+// writer's hands, until the socket took them. push blocks while the bound
+// is passed, which holds the fire's connection slot, which stops the
+// reader: a client that does not read its replies stops being read
+// within a small bound, instead of having its requests executed until
+// the write timeout. abort (a dead or stalled client) releases every
+// pusher.
 type replyQueue struct {
 	mu      sync.Mutex
 	items   [][]byte
-	size    int
+	size    int // bytes queued or being written
 	max     int
 	closed  bool
 	aborted bool
@@ -415,9 +429,7 @@ func (q *replyQueue) takeNow() (net.Buffers, bool) {
 		return nil, false
 	}
 	items := q.items
-	q.items, q.size = nil, 0
-	close(q.space)
-	q.space = make(chan struct{})
+	q.items = nil
 	return items, true
 }
 
@@ -426,6 +438,16 @@ func (q *replyQueue) waiting() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return !q.aborted && len(q.items) > 0
+}
+
+// written tells the queue that n bytes the taker had were written to the
+// socket: they no longer count against the bound.
+func (q *replyQueue) written(n int) {
+	q.mu.Lock()
+	q.size -= n
+	close(q.space)
+	q.space = make(chan struct{})
+	q.mu.Unlock()
 }
 
 // close lets the taker finish the queue and stop.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -453,5 +455,93 @@ func TestServeShutdownDrain(t *testing.T) {
 				t.Errorf("connection still open after shutdown")
 			}
 		})
+	}
+}
+
+// A client that pipelines many small fires and never reads: the server
+// stops reading it once its unread replies pass a small bound, so only a
+// bounded number of its requests is ever executed (before, the replies
+// were handed to the writer and no longer counted, and a 4 MiB queue
+// let ~100k fires run before the write timeout closed the connection).
+func TestServeUnreadRepliesStopReading(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), func(o *Options) {
+		o.WriteTimeout = 3 * time.Second
+	})
+	stuck := dial(t, ts.sock)
+	const total = 100000
+	writerDone := make(chan int, 1)
+	go func() {
+		line := []byte(`{"id":1,"op":"fire","event":"pre_store","payload":{}}` + "\n")
+		batch := bytes.Repeat(line, 100)
+		for sent := 0; sent < total; sent += 100 {
+			if _, err := stuck.Conn.Write(batch); err != nil {
+				writerDone <- sent
+				return
+			}
+		}
+		writerDone <- total
+	}()
+	fires := ts.srv.stats.requests[OpFire]
+	// Wait until the server has stopped taking requests from it.
+	last, still := uint64(0), 0
+	for still < 10 {
+		time.Sleep(50 * time.Millisecond)
+		if n := fires.Load(); n != last {
+			last, still = n, 0
+		} else {
+			still++
+		}
+	}
+	t.Logf("fires started for a client that reads nothing: %d of %d", last, total)
+	// The bound: 64 KiB of ~80-byte unread replies, the socket buffers in
+	// both directions, and max_inflight_per_conn fires holding slots.
+	if last > 5000 {
+		t.Errorf("%d of the stuck client's fires ran: the server kept reading it", last)
+	}
+	// A well-behaved client is served meanwhile.
+	other := dial(t, ts.sock)
+	if r := other.RoundTrip(`{"id":2,"op":"fire","event":"pre_store","payload":{}}`); r.Str("decision") != "modify" {
+		t.Errorf("other client: %s", r.Raw)
+	}
+	select {
+	case n := <-writerDone:
+		if n == total {
+			t.Errorf("the stuck client wrote all %d requests", total)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the connection of the client that never reads was not closed")
+	}
+}
+
+// A storm of SIGHUPs while a reload is stuck (here: its lock held) costs
+// no goroutine per signal: they coalesce into one pending reload, which
+// runs once the lock is free. (Before, each SIGHUP started a goroutine
+// that queued on the lock: 500 SIGHUPs left 435 goroutines.)
+func TestServeSIGHUPStormCoalesces(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServerIn(t, dir, slowFastConfig(t, dir, "1", ""), nil)
+	sigs := make(chan os.Signal, 1)
+	ran := make(chan error, 1)
+	go func() { ran <- ts.srv.Run(sigs, make(chan error), time.Second) }()
+	before := ts.srv.stats.reloadsOK.Load()
+	base := runtime.NumGoroutine()
+	ts.srv.reloadMu.Lock()
+	for range 500 {
+		sigs <- syscall.SIGHUP
+	}
+	grown := runtime.NumGoroutine() - base
+	ts.srv.reloadMu.Unlock()
+	if grown > 3 {
+		t.Errorf("500 SIGHUPs during a stuck reload left %d more goroutines", grown)
+	}
+	waitFor(t, 10*time.Second, "the pending reload", func() bool { return ts.srv.stats.reloadsOK.Load() > before })
+	time.Sleep(100 * time.Millisecond)
+	if n := ts.srv.stats.reloadsOK.Load() - before; n > 2 {
+		t.Errorf("%d reloads ran for one storm, want 1 or 2", n)
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
@@ -58,13 +59,19 @@ type HookStatus struct {
 	Fires     uint64            `json:"fires"`
 	Outcomes  map[string]uint64 `json:"outcomes"`
 	Errors    uint64            `json:"errors"`
-	Timeouts  uint64            `json:"timeouts"`
-	Drops     uint64            `json:"drops"`
-	P50Ms     float64           `json:"p50_ms"`
-	P90Ms     float64           `json:"p90_ms"`
-	P99Ms     float64           `json:"p99_ms"`
-	MaxMs     float64           `json:"max_ms"`
-	State     HookState         `json:"state"`
+	// SupervisorErrors counts fires that failed because the supervisor's
+	// own machinery did (outcome "supervisor"), after retries within the
+	// deadline; SupervisorRetries the starts it tried again. Neither is in
+	// Errors: they are not the hook's failures.
+	SupervisorErrors  uint64    `json:"supervisor_errors"`
+	SupervisorRetries uint64    `json:"supervisor_retries"`
+	Timeouts          uint64    `json:"timeouts"`
+	Drops             uint64    `json:"drops"`
+	P50Ms             float64   `json:"p50_ms"`
+	P90Ms             float64   `json:"p90_ms"`
+	P99Ms             float64   `json:"p99_ms"`
+	MaxMs             float64   `json:"max_ms"`
+	State             HookState `json:"state"`
 }
 
 type HookState struct {
@@ -116,6 +123,7 @@ func (s *Server) Status() *Status {
 			Name: h.Name, Event: h.Event, Mode: string(h.Mode), Priority: h.Priority,
 			Enabled: h.Enabled, Namespace: h.Namespace, FailMode: string(h.FailMode),
 			Fires: m.Fires, Outcomes: outcomes, Errors: hookErrors(m),
+			SupervisorErrors: m.Outcomes[executor.KindSupervisor.String()], SupervisorRetries: m.SupervisorRetries,
 			Timeouts: m.Timeouts, Drops: m.Drops,
 			P50Ms: ms(m.P50), P90Ms: ms(m.P90), P99Ms: ms(m.P99), MaxMs: ms(m.Max),
 			State: HookState{

@@ -195,27 +195,11 @@ func lxGone(pid int) bool {
 	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
-// lxProcs lists (pid, ppid, state) of every process.
+// lxProcs maps every process's pid to its (ppid, state).
 func lxProcs() map[int][2]int {
 	out := map[int][2]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		out[pid] = [2]int{ppid, int(f[0][0])}
+	for _, p := range testutil.Procs() {
+		out[p.Pid] = [2]int{p.PPid, int(p.State)}
 	}
 	return out
 }

@@ -4,13 +4,10 @@ package supervisor
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,27 +65,7 @@ func lxOrphanHelper() int {
 }
 
 // lxMarked lists the processes whose environment holds mark.
-func lxMarked(mark string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if string(kv) == mark {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
+var lxMarked = testutil.PidsWithEnv
 
 // TestLinuxSIGKILLLeavesNoOrphans: a supervisor SIGKILLed while its hooks
 // have double-forked and setsid grandchildren leaves no process of those

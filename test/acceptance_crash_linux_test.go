@@ -345,6 +345,7 @@ func crashAndRestart(t *testing.T, beside bool) {
 	blocks := []string{fmt.Sprintf(`name = "%s-slow"
 event = "accept_slow"
 timeout_ms = 30000
+max_concurrency = 16
 args = ["tree-sleep", %q, "2", "60000"]
 limits.memory_max = "64M"
 limits.pids_max = 16`, prefix, pidsFile)}

@@ -235,27 +235,10 @@ func waitGone(t *testing.T, pid int, within time.Duration) {
 // procs scans /proc and returns the pids for which keep returns true,
 // given the pid's stat fields (state, ppid) and its executable path.
 func procs(keep func(pid int, state string, ppid int, exe string) bool) []int {
-	ents, _ := os.ReadDir("/proc")
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		exe, _ := os.Readlink("/proc/" + e.Name() + "/exe")
-		if keep(pid, f[0], ppid, exe) {
-			out = append(out, pid)
+	for _, p := range testutil.Procs() {
+		if keep(p.Pid, string(p.State), p.PPid, testutil.Exe(p.Pid)) {
+			out = append(out, p.Pid)
 		}
 	}
 	return out

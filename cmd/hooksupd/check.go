@@ -69,7 +69,6 @@ func runCheck(args []string) int {
 			enabled++
 		}
 	}
-	fmt.Fprintf(w, "config %s: OK, %d hooks (%d enabled)\n", cfg.Path, len(cfg.Hooks), enabled)
 
 	// The backend the daemon would use, probed the same way: this is what
 	// tells an operator which kernel mechanisms fires will get here.
@@ -95,6 +94,9 @@ func runCheck(args []string) int {
 	if err := d.Close(context.Background()); err != nil {
 		errorf("check: %v", err)
 	}
+	// Only now is the config known to load as serve would load it (limits
+	// the backend enforces, commands the policy lets run).
+	fmt.Fprintf(w, "config %s: OK, %d hooks (%d enabled)\n", cfg.Path, len(cfg.Hooks), enabled)
 	writeMechanisms(w, backend.Mechanisms())
 
 	fmt.Fprintf(w, "\npolicy\n")
@@ -145,6 +147,9 @@ func writePolicy(w io.Writer, p config.Policy) {
 	fmt.Fprintf(w, "  strict_modes    %s\n", strict)
 	fmt.Fprintf(w, "  allow_commands  %s\n", listOr(p.AllowCommands, "any absolute path"))
 	fmt.Fprintf(w, "  deny_commands   %s\n", listOr(p.DenyCommands, "none"))
+	// strict_modes trusts root and the supervisor's own user: the verdict
+	// is serve's only when check runs as serve's user.
+	fmt.Fprintf(w, "  evaluated as    uid %d (run check as the service's user for serve's verdict)\n", os.Geteuid())
 }
 
 // writeChains prints, per event with enabled hooks, the chain in order,

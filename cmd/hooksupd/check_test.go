@@ -3,6 +3,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -139,5 +140,41 @@ func TestCheckWarnsAboutRoot(t *testing.T) {
 	}
 	if r := hooksupd(t, "", "check", "--strict", "-c", cfg); r.code == 0 {
 		t.Errorf("check --strict passed a root hook")
+	}
+}
+
+// TestCheckRefusesWhatPolicyRefuses: a hook the spawn gate would refuse on
+// every fire (here an allow_commands miss and a "**" deny) fails check
+// with the hook, the field and the rule, exit 2 and no "OK" line, as
+// serve refuses to load it.
+func TestCheckRefusesWhatPolicyRefuses(t *testing.T) {
+	dir := t.TempDir()
+	allow := writeExec(t, dir, "allow.sh", hookAllow)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	deep := writeExec(t, filepath.Join(dir, "sub"), "deep.sh", hookAllow)
+	cfg := filepath.Join(dir, "hooks.toml")
+	body := "[policy]\nstrict_modes = false\nallow_commands = [\"" + dir + "/*\", \"" + dir + "/sub/*\"]\n" +
+		"deny_commands = [\"" + dir + "/**/deep*\"]\n\n" +
+		hookBlock("fine", "pre_store", allow, 2) + hookBlock("deep", "pre_store", deep, 1) +
+		hookBlock("outside", "pre_store", "/bin/true", 3)
+	if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 2 || strings.Contains(r.stdout, "OK") {
+		t.Fatalf("exit %d, want 2 and no OK; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`hooks\.toml:\d+:\d+: hook "deep": command: refused by \[policy\]: \S+/sub/deep\.sh matches deny_commands`),
+		regexp.MustCompile(`hooks\.toml:\d+:\d+: hook "outside": command: refused by \[policy\]: /bin/true is not in allow_commands`),
+	} {
+		if !want.MatchString(r.stderr) {
+			t.Errorf("stderr lacks %s:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, `"fine"`) {
+		t.Errorf("the allowed hook was refused:\n%s", r.stderr)
 	}
 }

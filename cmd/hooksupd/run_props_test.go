@@ -258,7 +258,7 @@ func TestRunOOMPolicy(t *testing.T) {
 		{nil, 137, "", "oom-kill"},
 		{[]string{"-p", "OOMPolicy=stop"}, 137, "", "oom-kill"},
 		{[]string{"-p", "OOMPolicy=kill"}, 137, "", "oom-kill"},
-		{[]string{"-p", "OOMPolicy=continue", "--timeout", "2"}, 124, "survived\n", "timeout"},
+		{[]string{"-p", "OOMPolicy=continue", "--timeout", "6"}, 124, "survived\n", "timeout"},
 	} {
 		start := time.Now()
 		args := append(append([]string{"run", "--backend", "linux", "--report", report, "-p", "MemoryMax=64M"}, c.policy...), "--", "sh", "-c", script)

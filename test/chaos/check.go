@@ -238,7 +238,8 @@ func (r *run) checkRefuses() {
 	cases := []struct{ name, cfg string }{
 		{"command in a world-writable directory (strict_modes)", "[policy]\nstrict_modes = true\n\n" + hook(filepath.Join(ww, "h"))},
 		{"allow_commands miss", fmt.Sprintf("[policy]\nstrict_modes = false\nallow_commands = [%q]\n\n", "/nonexistent/*") + hook(filepath.Join(sub, "h"))},
-		{"deny_commands dir/* must deny dir/sub/h", fmt.Sprintf("[policy]\nstrict_modes = false\ndeny_commands = [%q]\n\n", filepath.Join(dir, "denied")+"/*") + hook(filepath.Join(sub, "h"))},
+		// "*" stays within a path element, "**" crosses them.
+		{"deny_commands dir/** must deny dir/sub/h", fmt.Sprintf("[policy]\nstrict_modes = false\ndeny_commands = [%q]\n\n", filepath.Join(dir, "denied")+"/**") + hook(filepath.Join(sub, "h"))},
 	}
 	var bad []string
 	for i, c := range cases {
@@ -246,13 +247,21 @@ func (r *run) checkRefuses() {
 		os.WriteFile(p, []byte(c.cfg), 0o600)
 		cmd := exec.Command(r.hooksupd, "check", "-c", p)
 		out, err := cmd.CombinedOutput()
-		if err == nil {
+		switch {
+		case err == nil:
 			bad = append(bad, c.name+": check exits 0")
+		case !strings.Contains(string(out), "refused by [policy]"):
+			bad = append(bad, c.name+": check fails without naming the policy rule")
 		}
-		_ = out
+	}
+	// The glob's definition, from the other side: dir/* is one element.
+	p := filepath.Join(dir, "check-star.toml")
+	os.WriteFile(p, []byte(fmt.Sprintf("[policy]\nstrict_modes = false\ndeny_commands = [%q]\n\n", filepath.Join(dir, "denied")+"/*")+hook(filepath.Join(sub, "h"))), 0o600)
+	if out, err := exec.Command(r.hooksupd, "check", "-c", p).CombinedOutput(); err != nil {
+		bad = append(bad, fmt.Sprintf("deny_commands dir/* denied dir/sub/h: %.120s", out))
 	}
 	r.assert("check-policy", "`hooksupd check` fails on hooks that can never run (policy evaluated as serve does)",
-		"chaos final checks (hooksupd check on 3 configs)", len(bad) == 0, "%d of %d configs passed check%s", len(bad), len(cases), listOf(bad))
+		"chaos final checks (hooksupd check on 4 configs)", len(bad) == 0, "%d of %d configs judged wrong%s", len(bad), len(cases)+1, listOf(bad))
 }
 
 // lastErrorLen is the longest last_error of the status report's hooks.
