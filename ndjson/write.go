@@ -105,3 +105,16 @@ func writeBlocking(ctx context.Context, f *os.File, p []byte) error {
 		return fmt.Errorf("ndjson: write: %w", ctx.Err())
 	}
 }
+
+// WriteNow writes what of p fits into f now, without waiting and without
+// a deadline: it returns how much was written (0 when f would block, or
+// cannot be written without blocking a thread on this platform) or the
+// write's error. A caller that must not wait for its reader (because it
+// is that reader) writes this way first.
+func WriteNow(f *os.File, p []byte) (int, error) {
+	n, err := tryWrite(f, p)
+	if err != nil {
+		return n, fmt.Errorf("ndjson: write: %w", err)
+	}
+	return n, nil
+}
