@@ -174,6 +174,7 @@ func main() {
 		{"7", b.rowKill},
 		{"8", b.rowChain},
 		{"9", b.rowRun},
+		{"10", b.rowSandbox},
 	}
 	ctx := context.Background()
 	failed, opsFailed := 0, 0
