@@ -28,6 +28,8 @@ type chainHook struct {
 	// exe is the hook's executor, resolved at its first fire and then kept
 	// for the generation, so a fire does not look its executor up again.
 	exe *resolved
+	// successes bounds the info lines about the hook's answers.
+	successes *successLog
 }
 
 // resolved memoises one resolveFunc call.
@@ -66,6 +68,7 @@ func newChain(ev config.Event, hooks []chainHook, resolve resolveFunc, logger *s
 	})
 	for i := range hs {
 		hs[i].exe = new(resolved)
+		hs[i].successes = new(successLog)
 	}
 	if violations == nil {
 		violations = new(atomic.Uint64)
@@ -141,9 +144,14 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 		}
 	}
 	res.Hooks = make([]Trace, 0, len(hooks))
+	fi := fireInfoFrom(ctx)
+	fireID := FireIDFrom(ctx)
 
 	for _, ch := range hooks {
 		h := &ch.hook
+		if fi != nil {
+			fi.reset()
+		}
 		if chainCtx.Err() != nil {
 			// Budget is gone before this hook could start (docs/seed-compatibility.md 3b).
 			c.violations.Add(1)
@@ -151,16 +159,19 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceSkipped,
 				Error: KindDeadlineExhausted.String()})
 			if ch.failMode == config.FailClosed {
-				c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=closed, denying",
-					"hook", h.Name, "event", c.event.Name)
+				c.logHook(slog.LevelWarn, "hooks: chain class deadline exhausted before hook fire; fail_mode=closed, denying", h, fi, namespaces,
+					slog.String("outcome", KindDeadlineExhausted.String()))
 				return denyResult(res, fmt.Sprintf("hook %s skipped under fail_mode=closed: chain class deadline exhausted", h.Name), 504)
 			}
-			c.logger.Warn("hooks: chain class deadline exhausted before hook fire; fail_mode=open, skipping",
-				"hook", h.Name, "event", c.event.Name)
+			c.logHook(slog.LevelWarn, "hooks: chain class deadline exhausted before hook fire; fail_mode=open, skipping", h, fi, namespaces,
+				slog.String("outcome", KindDeadlineExhausted.String()))
 			continue
 		}
 
 		dec, dur, err := c.fireOne(chainCtx, ch, st.payload())
+		if fi != nil && fi.hasRes.Load() {
+			ch.metrics.ObserveResources(time.Duration(fi.cpuNs.Load()), fi.peak.Load())
+		}
 		if err != nil {
 			kind := KindOf(err).String()
 			if errors.Is(err, ErrTimeout) {
@@ -170,18 +181,19 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: traceError, Duration: dur,
 				Error: kind, Ran: hookRan(err)})
 			if ch.failMode == config.FailClosed {
-				c.logger.Warn("hooks: chain hook errored; fail_mode=closed, denying",
-					"hook", h.Name, "event", c.event.Name, "kind", kind, "duration", dur, "err", err)
+				c.logHook(slog.LevelWarn, "hooks: chain hook errored; fail_mode=closed, denying", h, fi, namespaces,
+					slog.String("outcome", kind), slog.Duration("duration", dur), slog.Any("err", err))
 				return denyResult(res, fmt.Sprintf("hook %s errored under fail_mode=closed: %v", h.Name, err), 503)
 			}
-			c.logger.Warn("hooks: chain hook errored; fail_mode=open, treating as Allow",
-				"hook", h.Name, "event", c.event.Name, "kind", kind, "duration", dur, "err", err)
+			c.logHook(slog.LevelWarn, "hooks: chain hook errored; fail_mode=open, treating as Allow", h, fi, namespaces,
+				slog.String("outcome", kind), slog.Duration("duration", dur), slog.Any("err", err))
 			dec = allowDecision // and the state machine below clears the prompt queue, as the seed does
 		} else {
 			ch.metrics.Observe(string(dec.Action), dur)
 			res.Hooks = append(res.Hooks, Trace{Hook: h.Name, Decision: string(dec.Action), Duration: dur, Ran: true})
-			c.logger.Debug("hooks: hook fired", "hook", h.Name, "event", c.event.Name,
-				"outcome", dec.Action, "duration", dur)
+			if c.logger.Enabled(context.Background(), slog.LevelInfo) {
+				c.logAnswer(ch, fi, namespaces, dec.Action, dur)
+			}
 		}
 
 		switch dec.Action {
@@ -191,7 +203,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 			st.prompts = nil
 			if !c.honoursModify() {
 				c.logger.Warn("hooks: Modify decision returned for post- event; degrading to Allow",
-					"hook", h.Name, "event", c.event.Name)
+					"hook", h.Name, "event", c.event.Name, "fire_id", fireID, "outcome", string(dec.Action))
 				continue
 			}
 			st.apply(dec.Delta)
@@ -201,7 +213,7 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 				// chain goes on as if the hook had allowed.
 				st.prompts = nil
 				c.logger.Warn("hooks: Deny decision returned for notify event; logged only",
-					"hook", h.Name, "event", c.event.Name, "code", dec.Code, "reason", dec.Reason)
+					"hook", h.Name, "event", c.event.Name, "fire_id", fireID, "outcome", string(dec.Action), "code", dec.Code, "reason", dec.Reason)
 				continue
 			}
 			// First deny wins; earlier prompts are discarded ("compliance
@@ -230,6 +242,44 @@ func (c *chain) fire(ctx context.Context, namespaces []string, payload json.RawM
 		res.Delta, res.Payload = st.delta, st.payload()
 	}
 	return res
+}
+
+// logHook writes a line about hook h in this fire: hook, event, then
+// fire_id, namespace and child_pid when they are known, then attrs.
+func (c *chain) logHook(level slog.Level, msg string, h *config.Hook, fi *fireInfo, namespaces []string, attrs ...slog.Attr) {
+	ctx := context.Background()
+	if !c.logger.Enabled(ctx, level) {
+		return
+	}
+	all := make([]slog.Attr, 0, 5+len(attrs))
+	all = append(all, slog.String("hook", h.Name), slog.String("event", c.event.Name))
+	if fi != nil {
+		all = append(all, slog.String("fire_id", fi.id))
+	}
+	if len(namespaces) > 0 {
+		all = append(all, namespaceAttr(namespaces))
+	}
+	if pid := childPidOf(fi); pid > 0 {
+		all = append(all, slog.Int64("child_pid", pid))
+	}
+	if fi != nil && fi.hasRes.Load() {
+		all = append(all, slog.Duration("cpu", time.Duration(fi.cpuNs.Load())), slog.Int64("memory_peak", fi.peak.Load()))
+	}
+	c.logger.LogAttrs(ctx, level, msg, append(all, attrs...)...)
+}
+
+// logAnswer writes the info line about a hook's answer, within the
+// hook's budget of success lines (see successLog).
+func (c *chain) logAnswer(ch *chainHook, fi *fireInfo, namespaces []string, a Action, dur time.Duration) {
+	n, ok := ch.successes.take()
+	if !ok {
+		return
+	}
+	attrs := []slog.Attr{slog.String("outcome", string(a)), slog.Duration("duration", dur)}
+	if n > 0 {
+		attrs = append(attrs, slog.Uint64("suppressed", n))
+	}
+	c.logHook(slog.LevelInfo, "hooks: hook answered", &ch.hook, fi, namespaces, attrs...)
 }
 
 // fireOne runs one hook with its own timeout inside the chain context and

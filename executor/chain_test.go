@@ -574,9 +574,9 @@ func TestChainTraceAndMetrics(t *testing.T) {
 	if s := metrics["asker"].Snapshot(); s.Outcomes["ask_user"] != 3 {
 		t.Errorf("asker metrics %+v", s)
 	}
-	if out := lb.String(); !strings.Contains(out, "level=DEBUG") || !strings.Contains(out, "hook=sleepy") ||
+	if out := lb.String(); !strings.Contains(out, "level=INFO") || !strings.Contains(out, "hook=sleepy") ||
 		!strings.Contains(out, "outcome=modify") || !strings.Contains(out, "event=pre_store") {
-		t.Errorf("debug log per fire missing:\n%s", out)
+		t.Errorf("info log per answer missing:\n%s", out)
 	}
 }
 

@@ -161,6 +161,7 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 	if err != nil {
 		return Decision{}, err
 	}
+	setChildPid(ctx, c.proc.Pid())
 
 	reply := make(chan daemonReply, 1)
 	d.mu.Lock()
@@ -319,7 +320,7 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 		c.stop(context.Background(), 0)
 		return nil, &hookError{kind: ErrIO, msg: "hook io error: watching daemon pipes", cause: err}
 	}
-	d.r.log.Debug("hooks: daemon child started", "hook", d.h.Name, "pid", proc.Pid())
+	d.r.log.Debug("hooks: daemon child started", "hook", d.h.Name, "child_pid", proc.Pid())
 	return c, nil
 }
 
@@ -476,7 +477,7 @@ func (d *daemonExecutor) failLocked(c *daemonChild, err error, grace time.Durati
 	d.nextStart = time.Now().Add(delay)
 	d.scheduleRestartLocked(delay)
 	d.r.log.Warn("hooks: daemon child lost; restarting after backoff",
-		"hook", d.h.Name, "pid", c.proc.Pid(), "err", err, "backoff", delay, "restarts", d.restarts)
+		"hook", d.h.Name, "child_pid", c.proc.Pid(), "err", err, "backoff", delay, "restarts", d.restarts)
 }
 
 // scheduleRestartLocked arms the proactive restart. The timer's goroutine
@@ -557,7 +558,7 @@ func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 		if c.failed {
 			log = d.r.log.Warn
 		}
-		log("hooks: daemon child stderr at stop (redacted)", "hook", d.h.Name, "pid", c.proc.Pid(),
+		log("hooks: daemon child stderr at stop (redacted)", "hook", d.h.Name, "child_pid", c.proc.Pid(),
 			"stderr_bytes", c.ring.Total(), "stderr", c.ring.Redacted())
 	}
 	if err := c.proc.Release(); err != nil {
@@ -601,6 +602,7 @@ func (d *daemonExecutor) state() HookState {
 	if c != nil {
 		s.Running = true
 		s.Pid = c.proc.Pid()
+		s.Pids = []int{s.Pid}
 		if st, err := c.proc.Stats(); err == nil {
 			s.MemoryCurrent = st.MemoryCurrent
 			s.CPU = st.CPU

@@ -321,10 +321,18 @@ func (d *Dispatcher) Fire(ctx context.Context, event string, namespaces []string
 	if err != nil {
 		return nil, err
 	}
+	id := FireIDFrom(ctx)
+	if id == "" {
+		id = NewFireID()
+		ctx = WithFireID(ctx, id)
+	}
 	if res := g.gate.check(c, namespaces, d.log); res != nil {
+		res.FireID = id
 		return res, nil
 	}
-	return c.fire(ctx, namespaces, p), nil
+	res := c.fire(ctx, namespaces, p)
+	res.FireID = id
+	return res, nil
 }
 
 // normalizePayload validates payload and compacts it onto one line, as

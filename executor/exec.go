@@ -193,6 +193,7 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	if err != nil {
 		return Decision{}, err
 	}
+	setChildPid(ctx, proc.Pid())
 	run := &execRun{
 		e:       e,
 		proc:    proc,
@@ -204,10 +205,21 @@ func (e *execExecutor) fire(ctx context.Context, event string, payload json.RawM
 	e.track(proc)
 	d, err := run.drive(ctx, loop, line, start, e.p.memoryDelta)
 	e.untrack(proc)
-	if rerr := proc.Release(); rerr != nil {
-		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "err", rerr)
+	// ReleaseStats reads the group once the whole tree is gone: CPU time
+	// and memory peak of every process the fire started, for the hook's
+	// resource histograms and its log line.
+	st, rerr := supervisor.ReleaseStats(proc)
+	setResources(ctx, st.CPU, st.MemoryPeak)
+	if lim := e.p.spec.Limits.PidsMax; err != nil && lim > 0 && st.PidsPeak >= lim && KindOf(err) == KindExit {
+		// A refused fork shows only as the program's own failure; say
+		// which cap it ran into.
+		err = &hookError{kind: ErrExit, msg: fmt.Sprintf("%v; its tree reached pids_max (%d tasks), so a fork failed", err, lim)}
 	}
-	run.logStderr(err)
+	if rerr != nil {
+		e.r.log.Warn("hooks: releasing hook child", "hook", e.h.Name, "fire_id", FireIDFrom(ctx),
+			"child_pid", proc.Pid(), "err", rerr)
+	}
+	run.logStderr(ctx, err)
 	return d, err
 }
 
@@ -263,7 +275,11 @@ func (e *execExecutor) Close(ctx context.Context) error {
 func (e *execExecutor) state() HookState {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return HookState{Mode: config.ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
+	s := HookState{Mode: config.ModeExec, Running: len(e.inflight) > 0, CPU: e.lastCPU, LastError: e.lastErr}
+	for p := range e.inflight {
+		s.Pids = append(s.Pids, p.Pid())
+	}
+	return s
 }
 
 // execRun is the state of one exec fire. The sinks run on the loop
@@ -423,7 +439,7 @@ func (r *execRun) decide(ctx context.Context, werr error, lingering bool, memory
 	}
 	if lingering {
 		r.e.r.log.Warn("hooks: hook exited but left a process holding its output; tree killed",
-			"hook", r.e.h.Name, "pid", p.Pid())
+			"hook", r.e.h.Name, "fire_id", FireIDFrom(ctx), "child_pid", p.Pid())
 	}
 	if outErr != nil {
 		return Decision{}, &hookError{kind: ErrIO, msg: "hook io error: reading stdout", cause: outErr}
@@ -474,19 +490,21 @@ func (r *execRun) timedOut(ctx context.Context, start time.Time) error {
 	select {
 	case <-r.proc.Done():
 	case <-t.C:
-		r.e.r.log.Error("hooks: hook child not reaped after kill", "hook", r.e.h.Name, "pid", r.proc.Pid())
+		r.e.r.log.Error("hooks: hook child not reaped after kill", "hook", r.e.h.Name,
+			"fire_id", FireIDFrom(ctx), "child_pid", r.proc.Pid())
 	}
 	return timeoutError(ctx, start)
 }
 
 // logStderr logs the redacted stderr tail: debug after a success, warn
 // after a failure. Stderr never goes into an error.
-func (r *execRun) logStderr(err error) {
+func (r *execRun) logStderr(ctx context.Context, err error) {
 	tail := r.ring.Bytes()
 	if len(bytes.TrimSpace(tail)) == 0 {
 		return
 	}
-	args := []any{"hook", r.e.h.Name, "stderr_bytes", r.ring.Total(), "stderr", r.ring.Redacted()}
+	args := []any{"hook", r.e.h.Name, "fire_id", FireIDFrom(ctx), "child_pid", r.proc.Pid(),
+		"stderr_bytes", r.ring.Total(), "stderr", r.ring.Redacted()}
 	if err == nil {
 		r.e.r.log.Debug("hooks: hook stderr", args...)
 		return

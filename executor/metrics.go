@@ -6,18 +6,39 @@ import (
 	"time"
 )
 
-// latencyBounds are the upper bounds of the latency histogram: 10µs
-// doubling up to 41.9s, then 60s (twice the largest hook timeout), then an
-// overflow bucket. Fixed bounds keep Observe lock-free and allocation-free;
-// doubling keeps the percentile error under one bucket width (at most 2×,
-// much less after interpolation) over six decades.
+// latencyBounds are the upper bounds of the latency histogram: the 1, 2.5,
+// 5 series from 10µs to 25s, then 60s (twice the largest hook timeout),
+// then an overflow bucket. Round bounds print as round numbers on
+// /metrics (le="0.25", not le="0.26214399999999997") and line up with the
+// budgets an alert states ("under 250ms"). Fixed bounds keep Observe
+// lock-free and allocation-free; a ratio of at most 2.5 between bounds
+// keeps the percentile error under one bucket width over seven decades.
 var latencyBounds = func() []time.Duration {
 	var b []time.Duration
-	for d := 10 * time.Microsecond; d < 60*time.Second; d *= 2 {
-		b = append(b, d)
+	for d := 10 * time.Microsecond; d <= 10*time.Second; d *= 10 {
+		b = append(b, d, d*5/2, d*5)
 	}
-	return append(b, 60*time.Second)
+	return append(b[:len(b)-1], 60*time.Second)
 }()
+
+// cpuBounds (CPU time of one exec fire's tree) and memoryBounds (its
+// memory peak: 1 MiB to 4 GiB, doubling) bound the resource histograms.
+var (
+	cpuBounds = func() []time.Duration {
+		var b []time.Duration
+		for d := time.Millisecond; d <= 10*time.Second; d *= 10 {
+			b = append(b, d, d*5/2, d*5)
+		}
+		return b
+	}()
+	memoryBounds = func() []int64 {
+		var b []int64
+		for m := int64(1 << 20); m <= 4<<30; m *= 2 {
+			b = append(b, m)
+		}
+		return b
+	}()
+)
 
 // outcomeNames lists every outcome Observe counts separately: the four
 // actions, then every ErrorKind. Anything else is counted as "internal".
@@ -44,14 +65,53 @@ type HookMetrics struct {
 	maxNs    atomic.Int64
 	outcomes []atomic.Uint64 // indexed like outcomeNames
 	buckets  []atomic.Uint64 // len(latencyBounds)+1; the last is overflow
+
+	// The resources of exec fires whose tree's figures were read.
+	resFires  atomic.Uint64
+	cpuSumNs  atomic.Int64
+	memSum    atomic.Int64
+	cpuCounts []atomic.Uint64 // len(cpuBounds)+1
+	memCounts []atomic.Uint64 // len(memoryBounds)+1
 }
 
 // NewHookMetrics returns zeroed metrics.
 func NewHookMetrics() *HookMetrics {
 	return &HookMetrics{
-		outcomes: make([]atomic.Uint64, len(outcomeNames)),
-		buckets:  make([]atomic.Uint64, len(latencyBounds)+1),
+		outcomes:  make([]atomic.Uint64, len(outcomeNames)),
+		buckets:   make([]atomic.Uint64, len(latencyBounds)+1),
+		cpuCounts: make([]atomic.Uint64, len(cpuBounds)+1),
+		memCounts: make([]atomic.Uint64, len(memoryBounds)+1),
 	}
+}
+
+// OutcomeNames lists every outcome a hook's fires are counted by, in a
+// fixed order: the four actions, then every error kind. Metrics export
+// each at zero from the start, so a rate over an outcome that has not
+// happened yet is 0, not absent.
+func OutcomeNames() []string { return append([]string(nil), outcomeNames...) }
+
+// ObserveResources records the CPU time and memory peak of one fire's
+// process tree (exec hooks, read from the tree's group once it is gone).
+func (m *HookMetrics) ObserveResources(cpu time.Duration, peak int64) {
+	m.resFires.Add(1)
+	m.cpuSumNs.Add(int64(max(cpu, 0)))
+	m.memSum.Add(max(peak, 0))
+	m.cpuCounts[upperIndex(cpuBounds, cpu)].Add(1)
+	m.memCounts[upperIndex(memoryBounds, peak)].Add(1)
+}
+
+// upperIndex is the index of the first bound >= v, len(bounds) beyond.
+func upperIndex[T time.Duration | int64](bounds []T, v T) int {
+	lo, hi := 0, len(bounds)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if v <= bounds[mid] {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // Observe records one fire of the hook: its outcome (allow, modify, deny,
@@ -90,19 +150,8 @@ func (m *HookMetrics) Restart() { m.restarts.Add(1) }
 // machinery and was tried again.
 func (m *HookMetrics) SupervisorRetry() { m.svRetry.Add(1) }
 
-// bucketFor returns the histogram bucket of d (binary search; 25 bounds).
-func bucketFor(d time.Duration) int {
-	lo, hi := 0, len(latencyBounds)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if d <= latencyBounds[mid] {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
-}
+// bucketFor returns the latency histogram bucket of d (binary search).
+func bucketFor(d time.Duration) int { return upperIndex(latencyBounds, d) }
 
 // Bucket is one histogram bucket: the number of fires that took at most
 // UpperBound, cumulative like a Prometheus histogram. The last bucket has
@@ -136,6 +185,20 @@ type MetricsSnapshot struct {
 	// Max is the slowest fire; Sum is the total latency.
 	Max, Sum time.Duration
 	Buckets  []Bucket
+	// Resources are the CPU and memory-peak histograms of exec fires
+	// (ObserveResources); ResourceFires is 0 for a daemon hook.
+	ResourceFires uint64
+	CPUSum        time.Duration
+	MemorySum     int64
+	CPUBuckets    []Bucket // cumulative, UpperBound a CPU time; the last +Inf
+	MemoryBuckets []ByteBucket
+}
+
+// ByteBucket is a cumulative bucket of a byte histogram; the last has
+// UpperBound math.MaxInt64 (+Inf).
+type ByteBucket struct {
+	UpperBound int64
+	Count      uint64
 }
 
 // Snapshot copies the counters. Counters are read one by one, so a
@@ -167,6 +230,29 @@ func (m *HookMetrics) Snapshot() MetricsSnapshot {
 			ub = latencyBounds[i]
 		}
 		s.Buckets[i] = Bucket{UpperBound: ub, Count: cum}
+	}
+	s.ResourceFires = m.resFires.Load()
+	s.CPUSum = time.Duration(m.cpuSumNs.Load())
+	s.MemorySum = m.memSum.Load()
+	s.CPUBuckets = make([]Bucket, len(m.cpuCounts))
+	var c uint64
+	for i := range m.cpuCounts {
+		c += m.cpuCounts[i].Load()
+		ub := time.Duration(math.MaxInt64)
+		if i < len(cpuBounds) {
+			ub = cpuBounds[i]
+		}
+		s.CPUBuckets[i] = Bucket{UpperBound: ub, Count: c}
+	}
+	s.MemoryBuckets = make([]ByteBucket, len(m.memCounts))
+	c = 0
+	for i := range m.memCounts {
+		c += m.memCounts[i].Load()
+		ub := int64(math.MaxInt64)
+		if i < len(memoryBounds) {
+			ub = memoryBounds[i]
+		}
+		s.MemoryBuckets[i] = ByteBucket{UpperBound: ub, Count: c}
 	}
 	s.P50 = percentile(counts, cum, 0.50, s.Max)
 	s.P90 = percentile(counts, cum, 0.90, s.Max)

@@ -2,6 +2,8 @@ package executor
 
 import (
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +22,8 @@ func TestLatencyBounds(t *testing.T) {
 		d    time.Duration
 		want int
 	}{
-		{0, 0}, {10 * time.Microsecond, 0}, {10*time.Microsecond + 1, 1}, {20 * time.Microsecond, 1},
+		{0, 0}, {10 * time.Microsecond, 0}, {10*time.Microsecond + 1, 1}, {25 * time.Microsecond, 1}, {25*time.Microsecond + 1, 2},
+		{250 * time.Millisecond, 13}, {10 * time.Second, 18}, {25 * time.Second, 19},
 		{time.Minute, len(latencyBounds) - 1}, {time.Minute + 1, len(latencyBounds)}, {time.Hour, len(latencyBounds)},
 	} {
 		if got := bucketFor(tt.d); got != tt.want {
@@ -50,9 +53,9 @@ func TestMetricsPercentiles(t *testing.T) {
 		}
 	}
 	// Each estimate must land in the bucket holding the true value.
-	within("P50", s.P50, 80*time.Microsecond, 160*time.Microsecond)
-	within("P90", s.P90, 80*time.Microsecond, 160*time.Microsecond)
-	within("P99", s.P99, 2560*time.Microsecond, 5120*time.Microsecond)
+	within("P50", s.P50, 50*time.Microsecond, 100*time.Microsecond)
+	within("P90", s.P90, 50*time.Microsecond, 100*time.Microsecond)
+	within("P99", s.P99, 2500*time.Microsecond, 5000*time.Microsecond)
 	if s.Max != 2*time.Second {
 		t.Errorf("Max = %v", s.Max)
 	}
@@ -76,7 +79,7 @@ func TestMetricsPercentiles(t *testing.T) {
 	// One value: every percentile is capped by it.
 	one := NewHookMetrics()
 	one.Observe("allow", 3*time.Millisecond)
-	if s := one.Snapshot(); s.P50 > 3*time.Millisecond || s.P99 > 3*time.Millisecond || s.P99 < 2560*time.Microsecond {
+	if s := one.Snapshot(); s.P50 > 3*time.Millisecond || s.P99 > 3*time.Millisecond || s.P99 < 2500*time.Microsecond {
 		t.Errorf("single value percentiles %v %v", s.P50, s.P99)
 	}
 
@@ -156,4 +159,37 @@ func BenchmarkObserve(b *testing.B) {
 			m.Observe("allow", d%time.Second)
 		}
 	})
+}
+
+// Every bound is a round number of seconds, as /metrics prints it.
+func TestBoundsAreRound(t *testing.T) {
+	for _, bs := range [][]time.Duration{latencyBounds, cpuBounds} {
+		for _, b := range bs {
+			if sig := strings.TrimLeft(strings.ReplaceAll(strings.Split(strconv.FormatFloat(b.Seconds(), 'e', -1, 64), "e")[0], ".", ""), "0"); len(sig) > 2 {
+				t.Errorf("bound %v is %g s, not a round number", b, b.Seconds())
+			}
+		}
+	}
+	for i, b := range memoryBounds {
+		if b != int64(1<<20)<<i {
+			t.Errorf("memory bound %d = %d, want %d MiB", i, b, 1<<i)
+		}
+	}
+}
+
+func TestObserveResources(t *testing.T) {
+	m := NewHookMetrics()
+	m.ObserveResources(3*time.Millisecond, 3<<20)
+	m.ObserveResources(time.Minute, 8<<30)
+	s := m.Snapshot()
+	if s.ResourceFires != 2 || s.CPUSum != time.Minute+3*time.Millisecond || s.MemorySum != 3<<20+8<<30 {
+		t.Fatalf("sums %+v", s)
+	}
+	// 3ms lands in (2.5ms, 5ms]; 3 MiB in (2 MiB, 4 MiB]; the rest beyond.
+	if s.CPUBuckets[1].Count != 0 || s.CPUBuckets[2].Count != 1 || s.CPUBuckets[len(s.CPUBuckets)-1].Count != 2 {
+		t.Errorf("cpu buckets %+v", s.CPUBuckets)
+	}
+	if s.MemoryBuckets[1].Count != 0 || s.MemoryBuckets[2].Count != 1 || s.MemoryBuckets[len(s.MemoryBuckets)-1].Count != 2 {
+		t.Errorf("memory buckets %+v", s.MemoryBuckets)
+	}
 }

@@ -49,6 +49,10 @@ type HookState struct {
 	Running bool
 	// Pid is the daemon child's pid (0 for exec mode or when down).
 	Pid int
+	// Pids are the direct children serving the hook now: the daemon's
+	// child, or one per exec fire in flight. Each is the root of a process
+	// tree in its own group.
+	Pids []int
 	// Restarts counts daemon children lost to crashes, framing errors or
 	// timeouts since the executor was created.
 	Restarts      uint64

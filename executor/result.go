@@ -27,6 +27,8 @@ type Result struct {
 	Prompts []Prompt
 	// Hooks traces every hook the chain considered, in order.
 	Hooks []Trace
+	// FireID names the fire in the logs (see NewFireID).
+	FireID string
 }
 
 // Prompt is one queued ask_user decision.

@@ -102,7 +102,9 @@ func TestSpawnLadderInsideDeadline(t *testing.T) {
 // that died).
 type supervisorFailure struct{}
 
-func (supervisorFailure) Error() string { return "group for h: write memory.max: interrupted system call" }
+func (supervisorFailure) Error() string {
+	return "group for h: write memory.max: interrupted system call"
+}
 func (supervisorFailure) Unwrap() []error {
 	return []error{supervisor.ErrSupervisor, supervisor.ErrSpawn, syscall.EINTR}
 }

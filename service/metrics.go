@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hooksupd/hooksupd/executor"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,6 +43,8 @@ var (
 	descHookUp       = newDesc("hook_daemon_up", "1 while the daemon-mode hook's child runs.", hookLabels...)
 	descHookMemory   = newDesc("hook_daemon_memory_bytes", "Memory of the daemon child's group now.", hookLabels...)
 	descHookCPU      = newDesc("hook_daemon_cpu_seconds_total", "CPU time of the current daemon child's group (resets when the child restarts).", hookLabels...)
+	descHookFireCPU  = newDesc("hook_cpu_seconds", "CPU time (user+system) of each exec fire's whole process tree, read from its group.", hookLabels...)
+	descHookFireMem  = newDesc("hook_memory_peak_bytes", "Memory peak of each exec fire's whole process tree, read from its group.", hookLabels...)
 
 	descInflight    = newDesc("fires_inflight", "Fires in flight over the socket.")
 	descMaxInflight = newDesc("fires_inflight_max", "The max_inflight bound; fires beyond it get overloaded.")
@@ -60,6 +63,7 @@ type collector struct{ s *Server }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBuildInfo, descHookFires, descHookDuration, descHookTimeouts,
 		descHookOOM, descHookSpawn, descHookDrops, descHookSvRetry, descHookRestarts, descHookUp, descHookMemory, descHookCPU,
+		descHookFireCPU, descHookFireMem,
 		descInflight, descMaxInflight, descViolations, descRequests, descErrors, descConns, descConnsTotal,
 		descSlow, descReloads} {
 		ch <- d
@@ -76,19 +80,27 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, h := range st.Hooks {
 		ms := h.Metrics
 		lv := []string{h.Name, h.Event}
-		for outcome, n := range ms.Outcomes {
-			ch <- prometheus.MustNewConstMetric(descHookFires, counter, float64(n), h.Name, h.Event, outcome)
+		// Every outcome from the start, zeros included: a rate() over an
+		// outcome that has not happened yet is 0, not a missing series
+		// that an alert cannot see.
+		for _, outcome := range outcomeNames {
+			ch <- prometheus.MustNewConstMetric(descHookFires, counter, float64(ms.Outcomes[outcome]), h.Name, h.Event, outcome)
 		}
-		buckets := make(map[float64]uint64, len(ms.Buckets))
-		var count uint64
-		for _, b := range ms.Buckets {
-			count = b.Count // cumulative: the last is the total
-			if b.UpperBound == math.MaxInt64 {
-				continue // +Inf is implied by count
+		buckets, count := durationBuckets(ms.Buckets)
+		ch <- prometheus.MustNewConstHistogram(descHookDuration, count, seconds(ms.Sum), buckets, lv...)
+		if h.Mode != "daemon" {
+			cb, cn := durationBuckets(ms.CPUBuckets)
+			ch <- prometheus.MustNewConstHistogram(descHookFireCPU, cn, seconds(ms.CPUSum), cb, lv...)
+			mb := make(map[float64]uint64, len(ms.MemoryBuckets))
+			var mn uint64
+			for _, b := range ms.MemoryBuckets {
+				mn = b.Count
+				if b.UpperBound != math.MaxInt64 {
+					mb[float64(b.UpperBound)] = b.Count
+				}
 			}
-			buckets[b.UpperBound.Seconds()] = b.Count
+			ch <- prometheus.MustNewConstHistogram(descHookFireMem, mn, float64(ms.MemorySum), mb, lv...)
 		}
-		ch <- prometheus.MustNewConstHistogram(descHookDuration, count, ms.Sum.Seconds(), buckets, lv...)
 		ch <- prometheus.MustNewConstMetric(descHookTimeouts, counter, float64(ms.Timeouts), lv...)
 		ch <- prometheus.MustNewConstMetric(descHookOOM, counter, float64(ms.Outcomes["oom_killed"]), lv...)
 		ch <- prometheus.MustNewConstMetric(descHookSpawn, counter, float64(ms.Outcomes["spawn"]), lv...)
@@ -121,6 +133,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descReloads, counter, float64(s.stats.reloadsFailed.Load()), "error")
 }
 
+// outcomeNames are the outcome labels of hook_fires_total.
+var outcomeNames = executor.OutcomeNames()
+
+// durationBuckets converts cumulative buckets to a Prometheus histogram's
+// map and count (+Inf is implied by the count).
+func durationBuckets(bs []executor.Bucket) (map[float64]uint64, uint64) {
+	m := make(map[float64]uint64, len(bs))
+	var count uint64
+	for _, b := range bs {
+		count = b.Count // cumulative: the last is the total
+		if b.UpperBound == math.MaxInt64 {
+			continue
+		}
+		m[seconds(b.UpperBound)] = b.Count
+	}
+	return m, count
+}
+
+// seconds converts with one division, so a round bound stays a round
+// number (Duration.Seconds adds whole and fractional parts: 1.31072s
+// would print as 1.3107199999999999).
+func seconds(d time.Duration) float64 { return float64(d) / float64(time.Second) }
+
 // MetricsServer serves /metrics over HTTP.
 type MetricsServer struct {
 	srv  *http.Server
@@ -150,6 +185,11 @@ func StartMetrics(s *Server, addr string, log *slog.Logger) (*MetricsServer, err
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
 	}
+	if !strings.HasPrefix(addr, "/") && !loopbackOnly(ln.Addr()) {
+		log.Warn("metrics endpoint reachable beyond this host: it has no authentication and shows hook names, "+
+			"events and rates; listen on 127.0.0.1 or a unix socket path, or firewall the port (docs/metrics.md)",
+			"addr", addr)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -178,7 +218,13 @@ func StartMetrics(s *Server, addr string, log *slog.Logger) (*MetricsServer, err
 	return m, nil
 }
 
-// close stops the endpoint and removes its unix socket.
+// loopbackOnly reports whether a TCP listener accepts only local
+// connections (127.0.0.0/8, ::1); 0.0.0.0, :: and real addresses do not.
+func loopbackOnly(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
 // Addr is the address the endpoint listens on (the port chosen for ":0").
 func (m *MetricsServer) Addr() string { return m.addr }
 

@@ -61,6 +61,9 @@ type Options struct {
 	SocketName string
 	// Version is what status reports as the service's version.
 	Version string
+	// Warnings, when the Logger's handler is (or wraps) it, gives status
+	// each hook's recent warnings.
+	Warnings *RecentWarnings
 }
 
 // server answers the socket protocol for one Dispatcher.
@@ -80,6 +83,7 @@ type Server struct {
 	// socketName is where clients connect, for status reports.
 	socketName string
 	version    string
+	warnings   *RecentWarnings
 
 	access atomic.Pointer[accessList]
 
@@ -144,6 +148,7 @@ func New(o Options) *Server {
 		startCfg:     cfg,
 		socketName:   o.SocketName,
 		version:      o.Version,
+		warnings:     o.Warnings,
 		lns:          map[net.Listener]struct{}{},
 		conns:        map[*conn]struct{}{},
 	}
@@ -354,7 +359,7 @@ func (s *Server) reload(trigger string) (*config.Config, *Error) {
 		s.stats.reloadsFailed.Add(1)
 		lines := configErrorLines(err)
 		for _, l := range lines {
-			s.log.Error("reload: configuration error", "error", l)
+			s.log.Error("reload: configuration error", "err", l)
 		}
 		s.log.Error("reload failed; still running the previous configuration",
 			"path", s.cfgPath, "errors", len(lines), "trigger", trigger)

@@ -256,7 +256,7 @@ func (c *conn) runFire(req *request) {
 		c.replyError(req.ID, fireError(err))
 	default:
 		if c.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.log.Debug("fire", "event", req.Event, "decision", res.Decision,
+			c.log.Debug("fire", "event", req.Event, "fire_id", res.FireID, "outcome", string(res.Decision),
 				"duration", elapsed, "hooks", len(res.Hooks))
 		}
 		c.reply(encodeFire(req.ID, res, req.Trace))

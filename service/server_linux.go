@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -77,16 +78,9 @@ func listen(path, group string) (net.Listener, *Socket, error) {
 	// The lock serialises instances that start at the same time: without
 	// it both could find the old socket stale and the loser would listen
 	// on a socket nobody can reach.
-	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := lockSocket(path + ".lock")
 	if err != nil {
-		return nil, nil, fmt.Errorf("socket lock: %w", err)
-	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, nil, fmt.Errorf("%s is in use by another running hooksupd (lock %s.lock is held)", path, path)
-		}
-		return nil, nil, fmt.Errorf("socket lock: %w", err)
+		return nil, nil, err
 	}
 	fail := func(err error) (net.Listener, *Socket, error) {
 		lock.Close()
@@ -136,6 +130,40 @@ func listen(path, group string) (net.Listener, *Socket, error) {
 	return ln, &Socket{path: path, ino: st.Ino, dev: st.Dev, lock: lock}, nil
 }
 
+// lockSocket takes the lock file at path. Remove unlinks the file at a
+// clean stop, while still holding it; an instance that opened the file
+// just before then holds a lock on a file that is gone, so it checks
+// after locking that path is still its file, and tries again if not.
+func lockSocket(path string) (*os.File, error) {
+	for range 10 {
+		lock, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("socket lock: %w", err)
+		}
+		if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			lock.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%s is in use by another running hooksupd (lock %s is held)", strings.TrimSuffix(path, ".lock"), path)
+			}
+			return nil, fmt.Errorf("socket lock: %w", err)
+		}
+		if sameFile(lock, path) {
+			return lock, nil
+		}
+		lock.Close() // unlinked by the instance that just stopped
+	}
+	return nil, fmt.Errorf("socket lock %s: replaced again and again; is another hooksupd starting and stopping?", path)
+}
+
+// sameFile reports whether path names the file f is open on.
+func sameFile(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Lstat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
 // checkStale removes path when it is a socket nothing listens on.
 func checkStale(path string) error {
 	fi, err := os.Lstat(path)
@@ -168,6 +196,11 @@ func (f *Socket) Remove() error {
 		return nil
 	}
 	defer f.lock.Close()
+	// The lock file goes too, while it is still held (see lockSocket): a
+	// clean stop leaves nothing in the socket's directory.
+	if sameFile(f.lock, f.lock.Name()) {
+		defer os.Remove(f.lock.Name())
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(f.path, &st); err != nil {
 		if errors.Is(err, unix.ENOENT) {

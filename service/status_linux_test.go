@@ -12,11 +12,14 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hooksupd/hooksupd/executor"
 	"github.com/hooksupd/hooksupd/internal/testutil"
 )
 
@@ -164,6 +167,15 @@ func TestServeMetricsEndpoint(t *testing.T) {
 		`hooksupd_hook_daemon_up{event="pre_store",hook="fast"} 1`,
 		`hooksupd_hook_daemon_memory_bytes{event="pre_store",hook="fast"}`,
 		`hooksupd_hook_timeouts_total{event="pre_delete",hook="slow"} 0`,
+		// Every outcome from the start, at zero.
+		`hooksupd_hook_fires_total{event="pre_delete",hook="slow",outcome="timeout"} 0`,
+		`hooksupd_hook_fires_total{event="pre_store",hook="fast",outcome="oom_killed"} 0`,
+		`hooksupd_hook_fires_total{event="pre_store",hook="fast",outcome="internal"} 0`,
+		`hooksupd_hook_duration_seconds_bucket{event="pre_store",hook="fast",le="0.25"} 1`,
+		// Exec fires: the tree's CPU and memory peak.
+		`hooksupd_hook_cpu_seconds_count{event="pre_delete",hook="slow"} 1`,
+		`hooksupd_hook_cpu_seconds_bucket{event="pre_delete",hook="slow",le="0.0025"}`,
+		`hooksupd_hook_memory_peak_bytes_count{event="pre_delete",hook="slow"} 1`,
 		`hooksupd_server_requests_total{op="fire"} 3`,
 		`hooksupd_server_errors_total{code="unknown_event"} 1`,
 		`hooksupd_server_connections 1`,
@@ -174,6 +186,20 @@ func TestServeMetricsEndpoint(t *testing.T) {
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(text, `hooksupd_hook_cpu_seconds_count{event="pre_store",hook="fast"}`) {
+		t.Errorf("a daemon hook has per-fire CPU histograms")
+	}
+	if n := strings.Count(text, `hooksupd_hook_fires_total{event="pre_store",hook="fast",`); n != len(executor.OutcomeNames()) {
+		t.Errorf("fast has %d outcome series, want %d", n, len(executor.OutcomeNames()))
+	}
+	// Bucket edges are round numbers: at most 3 significant digits.
+	for _, m := range regexp.MustCompile(`le="([^"+]+)"`).FindAllStringSubmatch(text, -1) {
+		f, err := strconv.ParseFloat(m[1], 64)
+		mant := strings.TrimLeft(strings.ReplaceAll(strings.Split(strconv.FormatFloat(f, 'e', -1, 64), "e")[0], ".", ""), "0")
+		if err != nil || len(mant) > 3 && !isPowerOfTwo(f) {
+			t.Errorf("bucket edge le=%q is not a round number", m[1])
 		}
 	}
 	if t.Failed() {
@@ -208,8 +234,8 @@ func TestListenSocketStaleAndBusy(t *testing.T) {
 		t.Errorf("second instance: %v", err)
 	}
 	ln.Close()
-	if err := sf.Remove(); err != nil || fileExists(path) {
-		t.Errorf("remove: %v (exists %v)", err, fileExists(path))
+	if err := sf.Remove(); err != nil || fileExists(path) || fileExists(path+".lock") {
+		t.Errorf("remove: %v (socket left %v, lock file left %v)", err, fileExists(path), fileExists(path+".lock"))
 	}
 
 	live, err := net.Listen("unix", path)
@@ -235,5 +261,28 @@ func TestListenSocketStaleAndBusy(t *testing.T) {
 		if strings.HasPrefix(e.Name(), ".hooksupd-") {
 			t.Errorf("temporary socket %s left behind", e.Name())
 		}
+	}
+}
+
+func isPowerOfTwo(f float64) bool {
+	n := int64(f)
+	return float64(n) == f && n > 0 && n&(n-1) == 0
+}
+
+// Only a loopback TCP address counts as local; the warning names every
+// other.
+func TestMetricsLoopbackOnly(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:9464": true, "[::1]:9464": true, "127.1.2.3:1": true,
+		"0.0.0.0:9464": false, "[::]:9464": false, "192.168.1.10:9464": false} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := loopbackOnly(a); got != want {
+			t.Errorf("loopbackOnly(%s) = %v, want %v", addr, got, want)
+		}
+	}
+	if loopbackOnly(&net.UnixAddr{Name: "/x"}) {
+		t.Error("a unix address is not a TCP loopback one")
 	}
 }

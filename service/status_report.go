@@ -13,14 +13,20 @@ import (
 // stable JSON shape (durations in milliseconds, sizes in bytes), plus the
 // server's own figures.
 type Status struct {
-	Version           string       `json:"version"`
-	PID               int          `json:"pid"`
-	UptimeSeconds     float64      `json:"uptime_s"`
-	Config            string       `json:"config"`
-	Mechanisms        Mechanisms   `json:"mechanisms"`
-	TimeoutViolations uint64       `json:"timeout_violations"`
-	Server            ServerStatus `json:"server"`
-	Hooks             []HookStatus `json:"hooks"`
+	Version       string  `json:"version"`
+	PID           int     `json:"pid"`
+	UptimeSeconds float64 `json:"uptime_s"`
+	// StartedAt is when the service started (RFC 3339).
+	StartedAt string `json:"started_at"`
+	// Totals add up every hook's fires.
+	Totals Totals `json:"totals"`
+	// Resources are the whole service's (its process and every hook's).
+	Resources         ServiceResources `json:"resources"`
+	Config            string           `json:"config"`
+	Mechanisms        Mechanisms       `json:"mechanisms"`
+	TimeoutViolations uint64           `json:"timeout_violations"`
+	Server            ServerStatus     `json:"server"`
+	Hooks             []HookStatus     `json:"hooks"`
 }
 
 // mechanisms mirrors supervisor.Mechanisms.
@@ -63,15 +69,47 @@ type HookStatus struct {
 	// own machinery did (outcome "supervisor"), after retries within the
 	// deadline; SupervisorRetries the starts it tried again. Neither is in
 	// Errors: they are not the hook's failures.
-	SupervisorErrors  uint64    `json:"supervisor_errors"`
-	SupervisorRetries uint64    `json:"supervisor_retries"`
-	Timeouts          uint64    `json:"timeouts"`
-	Drops             uint64    `json:"drops"`
-	P50Ms             float64   `json:"p50_ms"`
-	P90Ms             float64   `json:"p90_ms"`
-	P99Ms             float64   `json:"p99_ms"`
-	MaxMs             float64   `json:"max_ms"`
-	State             HookState `json:"state"`
+	SupervisorErrors  uint64  `json:"supervisor_errors"`
+	SupervisorRetries uint64  `json:"supervisor_retries"`
+	Timeouts          uint64  `json:"timeouts"`
+	Drops             uint64  `json:"drops"`
+	P50Ms             float64 `json:"p50_ms"`
+	P90Ms             float64 `json:"p90_ms"`
+	P99Ms             float64 `json:"p99_ms"`
+	MaxMs             float64 `json:"max_ms"`
+	// MemoryPeakAvgBytes and CPUAvgMs: the mean memory peak and CPU time
+	// of the hook's exec fires (0 for daemon hooks).
+	MemoryPeakAvgBytes int64     `json:"memory_peak_avg_bytes,omitempty"`
+	CPUAvgMs           float64   `json:"cpu_avg_ms,omitempty"`
+	State              HookState `json:"state"`
+}
+
+// Totals are the service-wide fire counts.
+type Totals struct {
+	Fires    uint64            `json:"fires"`
+	Errors   uint64            `json:"errors"`
+	Timeouts uint64            `json:"timeouts"`
+	OOMKills uint64            `json:"oom_kills"`
+	Outcomes map[string]uint64 `json:"outcomes"`
+}
+
+// ServiceResources are the memory, tasks and CPU time of the whole
+// service. Source says where they come from: "cgroup PATH" (the unit's
+// group, as systemctl status shows it) or the processes summed.
+type ServiceResources struct {
+	Source      string  `json:"source"`
+	MemoryBytes int64   `json:"memory_bytes"`
+	Tasks       int64   `json:"tasks"`
+	CPUSeconds  float64 `json:"cpu_s"`
+}
+
+// ProcessInfo is one process of a hook's tree.
+type ProcessInfo struct {
+	PID      int    `json:"pid"`
+	PPID     int    `json:"ppid"`
+	Depth    int    `json:"depth"` // 0 for the hook's direct child
+	Command  string `json:"command"`
+	RSSBytes int64  `json:"rss_bytes"`
 }
 
 type HookState struct {
@@ -81,6 +119,12 @@ type HookState struct {
 	MemoryBytes int64   `json:"memory_bytes"`
 	CPUSeconds  float64 `json:"cpu_s"`
 	LastError   string  `json:"last_error,omitempty"`
+	// Groups are the cgroups of the hook's trees now, Processes their
+	// processes (each tree depth first from its direct child).
+	Groups    []string      `json:"groups,omitempty"`
+	Processes []ProcessInfo `json:"processes,omitempty"`
+	// Warnings are the last warnings logged about the hook, oldest first.
+	Warnings []Warning `json:"warnings,omitempty"`
 }
 
 // statusReport builds the reply to the status op.
@@ -90,6 +134,8 @@ func (s *Server) Status() *Status {
 		Version:           s.version,
 		PID:               os.Getpid(),
 		UptimeSeconds:     math.Round(time.Since(s.started).Seconds()*1000) / 1000,
+		StartedAt:         s.started.Format(time.RFC3339),
+		Totals:            Totals{Outcomes: map[string]uint64{}},
 		Config:            st.ConfigPath,
 		Mechanisms:        toMechanisms(st.Mechanisms),
 		TimeoutViolations: st.TimeoutViolations,
@@ -113,13 +159,14 @@ func (s *Server) Status() *Status {
 	for k, c := range s.stats.errors {
 		r.Server.Errors[k] = c.Load()
 	}
+	var allProcs []ProcessInfo
 	for _, h := range st.Hooks {
 		m := h.Metrics
 		outcomes := m.Outcomes
 		if outcomes == nil {
 			outcomes = map[string]uint64{}
 		}
-		r.Hooks = append(r.Hooks, HookStatus{
+		hs := HookStatus{
 			Name: h.Name, Event: h.Event, Mode: string(h.Mode), Priority: h.Priority,
 			Enabled: h.Enabled, Namespace: h.Namespace, FailMode: string(h.FailMode),
 			Fires: m.Fires, Outcomes: outcomes, Errors: hookErrors(m),
@@ -129,10 +176,31 @@ func (s *Server) Status() *Status {
 			State: HookState{
 				Running: h.State.Running, PID: h.State.Pid, Restarts: h.State.Restarts,
 				MemoryBytes: h.State.MemoryCurrent, CPUSeconds: h.State.CPU.Seconds(),
-				LastError: h.State.LastError,
+				LastError: h.State.LastError, Warnings: s.warnings.For(h.Name),
 			},
-		})
+		}
+		if m.ResourceFires > 0 {
+			hs.MemoryPeakAvgBytes = m.MemorySum / int64(m.ResourceFires)
+			hs.CPUAvgMs = ms(m.CPUSum / time.Duration(m.ResourceFires))
+		}
+		for _, pid := range h.State.Pids {
+			g, procs := processTree(pid)
+			if g != "" {
+				hs.State.Groups = append(hs.State.Groups, g)
+			}
+			hs.State.Processes = append(hs.State.Processes, procs...)
+			allProcs = append(allProcs, procs...)
+		}
+		r.Totals.Fires += m.Fires
+		r.Totals.Errors += hs.Errors
+		r.Totals.Timeouts += m.Timeouts
+		r.Totals.OOMKills += m.Outcomes["oom_killed"]
+		for k, v := range outcomes {
+			r.Totals.Outcomes[k] += v
+		}
+		r.Hooks = append(r.Hooks, hs)
 	}
+	r.Resources = serviceResources(allProcs)
 	return r
 }
 

@@ -17,7 +17,10 @@ type FireReply struct {
 	Reason   string                     `json:"reason,omitempty"`
 	Code     int                        `json:"code,omitempty"`
 	Prompts  []Prompt                   `json:"prompts,omitempty"`
-	Hooks    []HookTrace                `json:"hooks,omitempty"`
+	// FireID names the fire in the service's logs; it comes with the
+	// trace, so a plain reply stays as small as its decision.
+	FireID string      `json:"fire_id,omitempty"`
+	Hooks  []HookTrace `json:"hooks,omitempty"`
 }
 
 // Prompt is an executor.Prompt on the wire. Options is always an array and
@@ -70,6 +73,7 @@ func NewFireReply(r *executor.Result, trace bool) FireReply {
 		}
 	}
 	if trace {
+		w.FireID = r.FireID
 		w.Hooks = make([]HookTrace, len(r.Hooks))
 		for i, t := range r.Hooks {
 			w.Hooks[i] = HookTrace{

@@ -276,7 +276,7 @@ func (pl *launcherPool) onExit(c *child) {
 	}
 	c.state = stateDiscard
 	pl.mu.Unlock()
-	pl.b.log.Warn("parked launcher exited", "hook", pl.key.name, "pid", c.pid, "code", c.st.Code, "signal", c.st.Signal)
+	pl.b.log.Warn("parked launcher exited", "hook", pl.key.name, "child_pid", c.pid, "code", c.st.Code, "signal", c.st.Signal)
 	c.destroy()
 }
 
@@ -484,7 +484,7 @@ func (c *child) destroy() {
 			}
 			c.await(destroyBound, true)
 			if !c.exited() {
-				c.b.log.Error("child did not exit after SIGKILL", "pid", c.pid)
+				c.b.log.Error("child did not exit after SIGKILL", "child_pid", c.pid)
 				c.b.watch.Remove(c.pfd)
 			}
 			c.pfd.Close()

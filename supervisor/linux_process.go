@@ -324,7 +324,7 @@ func (p *linuxProcess) Stop(ctx context.Context, grace time.Duration) (ExitStatu
 	// The direct child is gone or out of time: nothing of the tree may
 	// outlive it.
 	if err := p.Kill(); err != nil {
-		p.b.log.Warn("stop: kill failed", "pid", p.c.pid, "err", err)
+		p.b.log.Warn("stop: kill failed", "child_pid", p.c.pid, "err", err)
 	}
 	return p.Wait(ctx)
 }

@@ -213,7 +213,7 @@ func (b *linuxBackend) keeperExited(pfd *pidfd.FD) {
 	closed := b.closed
 	b.mu.Unlock()
 	if mine && !closed {
-		b.log.Error("hook namespace keeper exited; every hook in it was killed", "pid", pid, "code", st.Code, "signal", st.Signal)
+		b.log.Error("hook namespace keeper exited; every hook in it was killed", "child_pid", pid, "code", st.Code, "signal", st.Signal)
 	}
 }
 

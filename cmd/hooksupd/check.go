@@ -8,7 +8,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hooksupd/hooksupd/config"
@@ -19,11 +18,12 @@ import (
 func init() {
 	register(&command{
 		Name:     "check",
-		Synopsis: "check [-c FILE] [--strict]",
+		Synopsis: "check [-c FILE] [--strict] [--verbose]",
 		Summary:  "validate the configuration and print the preflight report",
 		Help: `Validates the configuration (every error of the file is printed, exit 2)
-and prints a preflight report: the enforcement status, the supervisor
-backend with the kernel mechanisms it chose and the cgroup mode, then per
+and prints a preflight report: what the supervisor backend guarantees here
+in plain words (limits, timeouts, orphans, sandbox; --verbose adds the
+kernel mechanisms it chose), the policy, the enforcement status, then per
 event the enabled hooks in chain order with their mode, timeout, fail_mode,
 namespace and limits.
 
@@ -43,6 +43,7 @@ func runCheck(args []string) int {
 	cfgFlag := fs.String("config", "", "configuration `FILE` (default $HOOKSUPD_CONFIG, else "+defaultConfigPath+")")
 	fs.alias("c", "config")
 	strict := fs.Bool("strict", false, "exit 1 when the report has warnings")
+	verbose := fs.Bool("verbose", false, "also print the kernel mechanisms the backend chose")
 	logLevel := fs.String("log-level", "warn", "`LEVEL` of diagnostics on stderr: debug, info, warn or error")
 	pos, ok, code := fs.parse(args, exitUsage, true)
 	if !ok {
@@ -97,7 +98,7 @@ func runCheck(args []string) int {
 	// Only now is the config known to load as serve would load it (limits
 	// the backend enforces, commands the policy lets run).
 	fmt.Fprintf(w, "config %s: OK, %d hooks (%d enabled)\n", cfg.Path, len(cfg.Hooks), enabled)
-	writeMechanisms(w, backend.Mechanisms())
+	writeBackend(w, backend.Mechanisms(), *verbose)
 
 	fmt.Fprintf(w, "\npolicy\n")
 	writePolicy(w, cfg.Policy)
@@ -121,22 +122,6 @@ func runCheck(args []string) int {
 		}
 	}
 	return exitOK
-}
-
-// writeMechanisms prints what the backend chose after probing the kernel.
-func writeMechanisms(w io.Writer, m supervisor.Mechanisms) {
-	fmt.Fprintf(w, "\nbackend %s (cgroup mode %s)\n", m.Backend, m.CgroupMode)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, kv := range [][2]string{
-		{"spawn", m.Spawn}, {"attach", m.Attach}, {"kill", m.Kill},
-		{"exit", m.Exit}, {"pipes", m.Pipes},
-	} {
-		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], orDefault(kv[1], "-"))
-	}
-	tw.Flush()
-	for _, n := range m.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
-	}
 }
 
 func writePolicy(w io.Writer, p config.Policy) {

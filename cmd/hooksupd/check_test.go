@@ -43,9 +43,9 @@ func TestCheckReport(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
-	// The backend and its mechanisms.
+	// The backend and what it guarantees (the mechanisms: --verbose).
 	for _, re := range []string{`(?m)^backend (linux|portable) \(cgroup mode (v1|v2|hybrid|none)\)$`,
-		`(?m)^  spawn +\S`, `(?m)^  attach +\S`, `(?m)^  kill +\S`} {
+		`(?m)^  limits +\S`, `(?m)^  timeouts +\S`, `(?m)^  orphans +\S`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("report does not match %s:\n%s", re, out)
 		}
@@ -176,5 +176,31 @@ func TestCheckRefusesWhatPolicyRefuses(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, `"fine"`) {
 		t.Errorf("the allowed hook was refused:\n%s", r.stderr)
+	}
+}
+
+// check says what the backend guarantees in plain words; the kernel
+// mechanisms appear only under --verbose.
+func TestCheckPlainWordsAndVerbose(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, hookBlock("a", "pre_store", writeExec(t, dir, "allow.sh", hookAllow), 0))
+	r := hooksupd(t, "", "check", "-c", cfg)
+	if r.code != 0 {
+		t.Fatalf("check: exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"  limits ", "  timeouts ", "  orphans ", "  sandbox ", "(--verbose shows the kernel mechanisms)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, jargon := range []string{"clone3", "CLONE_INTO_CGROUP", "pidfd", "epoll", "note: ", "kernel mechanisms\n"} {
+		if strings.Contains(r.stdout, jargon) {
+			t.Errorf("check without --verbose says %q:\n%s", jargon, r.stdout)
+		}
+	}
+	r = hooksupd(t, "", "check", "--verbose", "-c", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "\nkernel mechanisms\n") || !strings.Contains(r.stdout, "  spawn ") ||
+		!strings.Contains(r.stdout, "  kill ") || !strings.Contains(r.stdout, "  limits ") {
+		t.Errorf("check --verbose: exit %d:\n%s", r.code, r.stdout)
 	}
 }

@@ -48,6 +48,19 @@ func TestExamplesDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	// Part 2, where caps can be enforced: an OOM kill, the pids cap, a
+	// timeout that takes the grandchild along, status, a clean stop.
+	if strings.Contains(s, "This host cannot enforce memory or task limits") {
+		testutil.SkipOrFail(t, "the demo skipped the caps part: no usable cgroups here")
+	} else {
+		for _, want := range []string{`"error":"oom_killed"`, "outcome=oom_killed", "its tree reached pids_max (8 tasks)",
+			`"error":"timeout"`, "no process of stuck's tree is left", "recent warnings", "fires    3 total, 3 errors (1 timeouts, 1 OOM kills)",
+			"socket and lock file removed."} {
+			if !strings.Contains(s, want) {
+				t.Errorf("demo output lacks %q", want)
+			}
+		}
+	}
 	if !strings.Contains(s, "-> exit 4 (ask_user)") && !strings.Contains(s, "ask_user: skipped") {
 		t.Errorf("demo output has neither the ask_user fire nor the note why it was skipped")
 	}

@@ -31,7 +31,7 @@ const closeTimeout = 15 * time.Second
 func init() {
 	register(&command{
 		Name:     "fire",
-		Synopsis: "fire [-c FILE] [-n NAMESPACE]... [--trace] [--timeout DUR] EVENT",
+		Synopsis: "fire [-c FILE] [--socket PATH | --remote] [-n NAMESPACE]... [--trace] [--timeout DUR] EVENT",
 		Summary:  "fire one event through the configured hooks and print the result",
 		Help: `Reads the payload (JSON) from stdin — empty input means {} — runs the
 chain of hooks configured for EVENT once, and prints one JSON object:
@@ -43,6 +43,11 @@ chain of hooks configured for EVENT once, and prints one JSON object:
 
 Only hooks whose namespace pattern matches one of the -n namespaces fire;
 wildcard hooks ("*") fire always, scoped ones never without -n.
+
+With --socket PATH (or --remote: the [server] socket of the -c config,
+else ` + service.DefaultSocket + `) the running 'hooksupd serve' fires instead,
+with the same output and exit statuses; "fire_id" then names the fire in
+the service's logs.
 
 Exit status: 0 allow or modify, 3 deny, 4 ask_user, 2 usage, payload or
 configuration error, 1 internal error, 128+N when interrupted by signal N
@@ -62,6 +67,8 @@ func runFire(args []string) int {
 	trace := fs.Bool("trace", false, "add the per-hook trace to the result")
 	timeout := fs.Duration("timeout", 0, "cancel the fire after `DUR` (the event's class deadline applies anyway)")
 	logLevel := fs.String("log-level", "warn", "`LEVEL` of diagnostics on stderr: debug, info, warn or error")
+	socket := fs.String("socket", "", "fire through the service listening on unix socket `PATH`")
+	remote := fs.Bool("remote", false, "fire through the running service at the config's [server] socket")
 	pos, ok, code := fs.parse(args, exitUsage, true)
 	if !ok {
 		return code
@@ -79,6 +86,9 @@ func runFire(args []string) int {
 	if err != nil {
 		errorf("fire: %v", err)
 		return exitUsage
+	}
+	if *socket != "" || *remote {
+		return fireRemote(clientSocket(*socket, *cfgFlag), event, namespaces, *trace, *timeout)
 	}
 
 	// The config first: its errors should not wait for the payload.

@@ -86,7 +86,7 @@ var commands = map[string]*command{}
 
 // commandOrder is the order of `hooksupd help`; commands not listed here
 // follow alphabetically.
-var commandOrder = []string{"serve", "fire", "check", "status", "run", "version", "help"}
+var commandOrder = []string{"serve", "fire", "check", "status", "ping", "reload", "run", "version", "help"}
 
 // register adds c to the command table. It panics on a duplicate name,
 // which can only be a programming error.

@@ -19,6 +19,8 @@ var manPageOf = map[string]string{
 	"fire":    "hooksupd.1.md",
 	"check":   "hooksupd.1.md",
 	"status":  "hooksupd.1.md",
+	"ping":    "hooksupd.1.md",
+	"reload":  "hooksupd.1.md",
 	"version": "hooksupd.1.md",
 	"help":    "hooksupd.1.md",
 }

@@ -18,7 +18,7 @@ import (
 func init() {
 	register(&command{
 		Name:     "serve",
-		Synopsis: "serve [-c FILE] [--socket PATH] [--log-format text|json] [--log-level LEVEL]",
+		Synopsis: "serve [-c FILE] [--socket PATH] [--log-format auto|text|json|journal] [--log-level LEVEL]",
 		Summary:  "run the service: fire hooks for clients of a unix socket (systemd Type=notify)",
 		Help: `Runs hooksupd as a service. Host applications connect to a unix stream
 socket and send newline-delimited JSON requests; each line is answered by
@@ -40,7 +40,11 @@ child and removes the socket; a second SIGTERM cancels the drain.
 
 Under systemd (Type=notify) it sends READY=1 once the socket listens and
 daemon-mode hooks run, RELOADING=1/READY=1 around reloads, STOPPING=1,
-a STATUS= summary, and WATCHDOG=1 when WatchdogSec= is set.
+a STATUS= summary, and WATCHDOG=1 when WatchdogSec= is set. Its logs then
+go to the journal natively: priorities from the levels and fields such as
+HOOK=, EVENT=, FIRE_ID=, OUTCOME=, DURATION_USEC=, CHILD_PID= (see
+docs/logging.md), so 'journalctl -u hooksupd -p warning' and
+'journalctl HOOK=NAME' work.
 
 Exit status: 0 after a clean stop, 2 usage or configuration error, 1
 any other error.`,
@@ -63,7 +67,7 @@ func runServe(args []string) int {
 	fs.StringVar(&f.config, "config", "", "configuration `FILE` (default $HOOKSUPD_CONFIG, else "+defaultConfigPath+")")
 	fs.alias("c", "config")
 	fs.StringVar(&f.socket, "socket", "", "unix socket `PATH` to listen on (overrides [server] socket)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log `FORMAT` on stderr: text or json")
+	fs.StringVar(&f.logFormat, "log-format", "auto", "log `FORMAT`: auto (journal under systemd, else text), text, json or journal")
 	fs.StringVar(&f.logLevel, "log-level", "info", "`LEVEL` of logs: debug, info, warn or error")
 	pos, ok, code := fs.parse(args, exitUsage, true)
 	if !ok {
@@ -85,21 +89,25 @@ func runServe(args []string) int {
 	return serve(f, log)
 }
 
-// newServeLogger returns the service's logger on stderr (the journal
-// under systemd).
+// newServeLogger returns the service's logger: native journal entries
+// under systemd, text or JSON on stderr elsewhere (service.NewLogHandler),
+// behind the recorder of each hook's recent warnings for status.
 func newServeLogger(format, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("invalid log level %q (want debug, info, warn or error)", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	h, _, err := service.NewLogHandler(format, l, os.Stderr)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("invalid log format %q (want text or json)", format)
+	return slog.New(service.NewRecentWarnings(h)), nil
+}
+
+// recentWarnings is the recorder behind log, if it has one.
+func recentWarnings(log *slog.Logger) *service.RecentWarnings {
+	rw, _ := log.Handler().(*service.RecentWarnings)
+	return rw
 }
 
 // serve runs the service until SIGTERM/SIGINT and returns the exit status.
@@ -150,6 +158,7 @@ func serve(f serveFlags, log *slog.Logger) int {
 	srv := service.New(service.Options{
 		Dispatcher: d, ConfigPath: path, Server: cfg.Server, Logger: log,
 		Notify: true, AdminUID: -1, SocketName: socketName, Version: versionString(),
+		Warnings: recentWarnings(log),
 	})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -140,6 +140,9 @@ func TestServeBinarySIGTERM(t *testing.T) {
 	if fileExists(sock) {
 		t.Errorf("socket %s left behind", sock)
 	}
+	if fileExists(sock + ".lock") {
+		t.Errorf("lock file %s.lock left behind after a clean stop", sock)
+	}
 	if !strings.Contains(logs.String(), "hooksupd stopped") {
 		t.Errorf("no clean stop in the log")
 	}

@@ -24,12 +24,19 @@ const statusTimeout = 10 * time.Second
 func init() {
 	register(&command{
 		Name:     "status",
-		Synopsis: "status [-c FILE] [--socket PATH] [--json]",
+		Synopsis: "status [-c FILE] [--socket PATH] [--json | --watch [--interval DUR]]",
 		Summary:  "show the running service's hooks, metrics and mechanisms",
 		Help: `Connects to a running 'hooksupd serve', asks for its status and prints one
 line per hook (event, mode, fires, latency percentiles, errors, daemon
 restarts, memory, state), then the backend's mechanisms and cgroup mode.
---json prints the raw status object instead.
+It shows when the service started, the totals of every hook, the memory,
+tasks and CPU of the whole service (the unit's cgroup under systemd), the
+process tree of each hook's group with pids and commands, and the last
+warnings about each hook. --json prints the raw status object instead.
+
+--watch refreshes a live view every --interval (like systemd-cgtop): per
+hook fires/s, p50/p99 since start, errors, errors/s, daemon restarts and
+memory, busiest first; Ctrl-C ends it.
 
 The status op is answered for root and the service's own user only.
 
@@ -44,6 +51,9 @@ func runStatus(args []string) int {
 	cfgFlag := fs.String("config", "", "configuration `FILE` whose [server] socket to use (default $HOOKSUPD_CONFIG, else "+defaultConfigPath+")")
 	fs.alias("c", "config")
 	asJSON := fs.Bool("json", false, "print the raw status JSON")
+	watch := fs.Bool("watch", false, "refresh a live view until interrupted")
+	interval := fs.Duration("interval", 2*time.Second, "refresh every `DUR` under --watch")
+	count := fs.Int("count", 0, "stop --watch after `N` refreshes (0: until interrupted)")
 	pos, ok, code := fs.parse(args, exitUsage, true)
 	if !ok {
 		return code
@@ -53,6 +63,13 @@ func runStatus(args []string) int {
 		return exitUsage
 	}
 	path := clientSocket(*socket, *cfgFlag)
+	if *watch {
+		if *asJSON || *interval < 100*time.Millisecond || *count < 0 {
+			errorf("status: --watch takes no --json, an --interval of at least 100ms and a --count of 0 or more")
+			return exitUsage
+		}
+		return watchStatus(path, *interval, *count)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
 	c, err := dialService(ctx, path)
@@ -130,22 +147,24 @@ func unwrapOp(err error) error {
 
 // writeStatus prints the human-readable report.
 func writeStatus(w io.Writer, r *service.Status) {
-	fmt.Fprintf(w, "hooksupd %s, pid %d, up %s\n", r.Version, r.PID, formatUptime(r.UptimeSeconds))
+	since := ""
+	if t, err := time.Parse(time.RFC3339, r.StartedAt); err == nil {
+		since = " since " + t.Local().Format("Mon 2006-01-02 15:04:05 MST") + ";"
+	}
+	fmt.Fprintf(w, "hooksupd %s, pid %d,%s up %s\n", r.Version, r.PID, since, formatUptime(r.UptimeSeconds))
 	fmt.Fprintf(w, "config   %s\n", r.Config)
 	sv := r.Server
 	fmt.Fprintf(w, "socket   %s: %d connections open (%d total), %d/%d fires in flight\n",
 		orDefault(sv.Socket, "-"), sv.ConnectionsOpen, sv.ConnectionsTotal, sv.FiresInflight, sv.MaxInflight)
 	fmt.Fprintf(w, "requests %s; errors %s; reloads %d ok, %d failed\n",
 		formatCounts(sv.Requests), formatCounts(sv.Errors), sv.ReloadsOK, sv.ReloadsFailed)
+	writeTotals(w, r)
 	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOOK\tEVENT\tMODE\tFIRES\tP50\tP99\tERRORS\tRESTARTS\tMEMORY\tSTATE")
 	for _, h := range r.Hooks {
-		mem := "-"
-		if h.State.MemoryBytes > 0 {
-			mem = formatBytes(h.State.MemoryBytes)
-		}
+		mem := hookMemory(h)
 		p50, p99 := "-", "-"
 		if h.Fires > 0 {
 			p50, p99 = formatMs(h.P50Ms), formatMs(h.P99Ms)
@@ -166,6 +185,8 @@ func writeStatus(w io.Writer, r *service.Status) {
 			fmt.Fprintf(w, "  %s: last error: %s\n", h.Name, h.State.LastError)
 		}
 	}
+	writeTrees(w, r)
+	writeWarnings(w, r)
 	m := r.Mechanisms
 	fmt.Fprintf(w, "\nbackend %s, cgroup mode %s, %d timeout violations\n", m.Backend, m.CgroupMode, r.TimeoutViolations)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -93,6 +93,24 @@ check "exec hook denies" has "$r" '{"id":"b","decision":"deny","reason":"looks l
 check "daemon hooks answer" has "$r" '{"id":"c","decision":"allow"}'
 check "unknown event is an error reply" has "$r" '{"id":"d","error":{"code":"unknown_event"'
 
+# 2b. Native journal logging: priorities and fields. A failing exec hook
+#     (guard exits 3 on "crash"; fail_mode closed) logs a warning whose
+#     FIRE_ID is the one of the traced reply.
+r=$(req '{"id":"e","op":"fire","event":"pre_store","payload":{"content":"crash"},"trace":true}')
+log "failing fire: $r"
+fid=$(sed -n 's/.*"fire_id":"\([^"]*\)".*/\1/p' <<<"$r")
+check "traced reply carries a fire_id ($fid)" test -n "$fid"
+check "a failing hook is denied under fail_mode=closed" has "$r" '"decision":"deny"'
+jw() { journalctl -q -b -u hooksupd --no-pager "$@"; }
+check "journalctl -p warning finds the hook's failure" wait_until 10 eval 'jw -p warning | grep -q "chain hook errored"'
+check "journalctl HOOK=guard finds the guard's lines" wait_until 10 eval 'jw HOOK=guard | grep -q "hook answered"'
+check "journalctl FIRE_ID= finds the failed fire" wait_until 10 eval "jw FIRE_ID=$fid | grep -q 'chain hook errored'"
+v=$(jw FIRE_ID="$fid" -o verbose)
+check "the entry has PRIORITY=4, OUTCOME=exit, DURATION_USEC and CHILD_PID" \
+	eval 'has "$v" "PRIORITY=4" && has "$v" "OUTCOME=exit" && has "$v" "DURATION_USEC=" && has "$v" "CHILD_PID="'
+jw FIRE_ID="$fid" | sed 's/^/SYSTEMD-TEST:      /'
+jw -p warning -n 3 -o verbose FIRE_ID="$fid" | grep -E '^ +(PRIORITY|HOOK|EVENT|FIRE_ID|OUTCOME|DURATION_USEC|CHILD_PID|ERR)=' | sed 's/^/SYSTEMD-TEST:      /'
+
 # 3. Daemon hook children live in the delegated subtree, with their limits.
 keep_cg=$(sed -n 's/^0:://p' "/proc/$keep/cgroup" 2>/dev/null)
 log "keep's cgroup: $keep_cg"
@@ -149,6 +167,7 @@ j=$(journal_since "$c")
 check "clean exit logged" has "$j" "hooksupd stopped"
 check "systemd found no leftover process to kill" lacks "$j" "left-over process|remains running|killing process"
 check "socket removed at exit" test ! -e "$SOCK"
+check "socket lock file removed at exit" test ! -e "$SOCK.lock"
 cp /tmp/hooks.good "$CONF"
 
 # 9. Socket activation: systemd owns the socket and starts the service on
