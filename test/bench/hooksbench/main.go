@@ -37,13 +37,14 @@ type bins struct {
 
 // bench is the state shared by the sections.
 type bench struct {
-	bin   bins
-	out   string // output directory
-	tmp   string // scratch directory (payloads, configs, sockets)
-	quick bool
-	rows  []Row
-	notes []string
-	mach  machine
+	cExecP50 float64 // row 1's C posix_spawn p50 (200 B, C child), for row 2
+	bin      bins
+	out      string // output directory
+	tmp      string // scratch directory (payloads, configs, sockets)
+	quick    bool
+	rows     []Row
+	notes    []string
+	mach     machine
 
 	sectionLoad []string // foreign load seen before each section
 }

@@ -273,9 +273,8 @@ func (b *bench) rowService(context.Context) error {
 		hr.CPU = us(svcCPU) / float64(max(hv.s.ops, 1))
 		hr.Note = fmt.Sprintf("CPU: hooksupd serve only (the client: %.1f µs/fire)", hv.s.cpuPerOp())
 		if k == 1 {
+			// Judged against the C relay below, the floor of a service.
 			hr.Ratio = ratio(hr.P50, base.P50, "p50")
-			hr.Target = "p50 ≤ 40 µs, p99 ≤ 250 µs"
-			hr.Met = met(hr.P50 <= 40 && hr.P99 <= 250)
 		} else {
 			hr.Ratio = ratio(hr.Rate, base.Rate, "fires/s")
 		}
