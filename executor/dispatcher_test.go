@@ -252,7 +252,7 @@ func TestDispatcherOwnBackend(t *testing.T) {
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.backend.Start(context.Background(), &supervisor.Spec{Path: "/bin/true"}); err == nil {
+	if _, err := d.backend.Start(context.Background(), &supervisor.Spec{Pipes: supervisor.PipeAll, Path: "/bin/true"}); err == nil {
 		t.Error("the dispatcher's own backend is still open after Close")
 	}
 }

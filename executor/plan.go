@@ -61,6 +61,9 @@ func compile(h *config.Hook, events map[string]config.Event, lookup func(string)
 		AllowUncapped: h.AllowUncapped,
 		Credential:    credential(h),
 		Sandbox:       h.Sandbox,
+		// The executor speaks the hook protocol over all three streams
+		// and drains them (exec.go, daemon.go).
+		Pipes: supervisor.PipeAll,
 	}
 	return p
 }

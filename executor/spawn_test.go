@@ -42,7 +42,9 @@ func (b *ladderBackend) Close() error                       { return nil }
 func spawnErrno(errno syscall.Errno) error                  { return &supervisor.SpawnError{Path: "/h", Err: errno} }
 func isSpawnErr(err error) bool                             { return errors.Is(err, ErrSpawn) }
 func ladderLog() *slog.Logger                               { return slog.New(slog.DiscardHandler) }
-func ladderSpec() *supervisor.Spec                          { return &supervisor.Spec{Name: "h", Path: "/h"} }
+func ladderSpec() *supervisor.Spec {
+	return &supervisor.Spec{Pipes: supervisor.PipeAll, Name: "h", Path: "/h"}
+}
 
 func TestSpawnLadderRetriesTransient(t *testing.T) {
 	b := &ladderBackend{errs: []error{spawnErrno(syscall.EAGAIN), spawnErrno(syscall.ETXTBSY)}}

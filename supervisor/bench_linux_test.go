@@ -98,7 +98,7 @@ func BenchmarkStartWaitUncapped(b *testing.B) {
 	for _, v := range benchBackends(b) {
 		b.Run(v.name, func(b *testing.B) {
 			// A direct spawn cannot drop a uid 0 child's capabilities.
-			benchFire(b, v.be, &Spec{Name: "bench-uncapped", Path: benchHook, Sandbox: Sandbox{AllowUnsandboxed: true}})
+			benchFire(b, v.be, &Spec{Pipes: PipeAll, Name: "bench-uncapped", Path: benchHook, Sandbox: Sandbox{AllowUnsandboxed: true}})
 		})
 	}
 }
@@ -108,7 +108,7 @@ func BenchmarkStartWaitUncapped(b *testing.B) {
 func BenchmarkStartWaitCapped(b *testing.B) {
 	for _, v := range benchBackends(b) {
 		b.Run(v.name, func(b *testing.B) {
-			spec := &Spec{Name: "bench-capped", Path: benchHook, AllowUncapped: v.name != "launcher", Sandbox: Sandbox{AllowUnsandboxed: true},
+			spec := &Spec{Pipes: PipeAll, Name: "bench-capped", Path: benchHook, AllowUncapped: v.name != "launcher", Sandbox: Sandbox{AllowUnsandboxed: true},
 				Limits: Limits{MemoryMax: 256 << 20, PidsMax: 64, CPUQuota: 50 * time.Millisecond}}
 			if lb, ok := v.be.(*linuxBackend); ok && lb.cg == nil {
 				b.Skip("cgroups unusable")
@@ -143,7 +143,7 @@ func BenchmarkStartWaitSandboxed(b *testing.B) {
 		{"full", full},
 	} {
 		b.Run(v.name, func(b *testing.B) {
-			benchFire(b, be, &Spec{Name: "bench-sb-" + v.name, Path: benchHook, Limits: limits, Credential: cred, Sandbox: v.sb})
+			benchFire(b, be, &Spec{Pipes: PipeAll, Name: "bench-sb-" + v.name, Path: benchHook, Limits: limits, Credential: cred, Sandbox: v.sb})
 		})
 	}
 }

@@ -76,7 +76,7 @@ func conform(t *testing.T, fn func(t *testing.T, b Backend)) {
 }
 
 func cfSh(script string) *Spec {
-	return &Spec{Name: "conf", Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}
+	return &Spec{Pipes: PipeAll, Name: "conf", Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}
 }
 
 func cfStart(t *testing.T, b Backend, spec *Spec) Process {
@@ -299,7 +299,7 @@ func TestConformanceWaitContext(t *testing.T) {
 
 func TestConformanceSpawnError(t *testing.T) {
 	conform(t, func(t *testing.T, b Backend) {
-		_, err := b.Start(context.Background(), &Spec{Path: "/nonexistent/program"})
+		_, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/nonexistent/program"})
 		if !errors.Is(err, ErrSpawn) || !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("Start = %v, want ErrSpawn and ErrNotExist", err)
 		}
@@ -346,6 +346,7 @@ func TestConformanceSuppliedStdio(t *testing.T) {
 		defer f.Close()
 		spec := cfSh("echo out; echo err >&2")
 		spec.Stdout, spec.Stderr = f, f
+		spec.Pipes = PipeStdin
 		p := cfStart(t, b, spec)
 		if p.Stdout() != nil || p.Stderr() != nil {
 			t.Error("pipes exposed for supplied files")

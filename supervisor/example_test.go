@@ -4,15 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"time"
 
 	"github.com/hooksupd/hooksupd/supervisor"
 )
 
 // Start a process capped at 64 MiB of memory and 16 tasks, read its
-// output and wait for it. AllowUncapped lets the same code run where the
-// limits cannot be enforced (the portable backend); drop it to make such
-// a start fail instead.
+// output through a pipe and wait for it. AllowUncapped lets the same code
+// run where the limits cannot be enforced (the portable backend); drop it
+// to make such a start fail instead.
 func Example() {
 	backend, err := supervisor.New(supervisor.Options{})
 	if err != nil {
@@ -30,6 +31,7 @@ func Example() {
 		Env:           []string{"PATH=/usr/bin:/bin"},
 		Limits:        supervisor.Limits{MemoryMax: 64 << 20, PidsMax: 16},
 		AllowUncapped: true,
+		Pipes:         supervisor.PipeStdout, // stdin and stderr: /dev/null
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -37,10 +39,8 @@ func Example() {
 	}
 	defer p.Release() // kills what is left of the tree, frees the group
 
-	p.Stdin().Close()
 	out, _ := io.ReadAll(p.Stdout())
 	p.Stdout().Close()
-	p.Stderr().Close()
 	status, err := p.Wait(ctx)
 	if err != nil {
 		fmt.Println(err)
@@ -51,6 +51,31 @@ func Example() {
 	// Output:
 	// hello from a capped child
 	// exit status 0
+}
+
+// Run a capped command whose output nobody reads: nil Stdout and Stderr
+// are /dev/null, as with os/exec, so it cannot block on a full pipe.
+// (Compiled, not run: it needs ImageMagick. README.md shows this code.)
+func Example_capped() {
+	ctx := context.Background()
+
+	b, err := supervisor.New(supervisor.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	p, err := b.Start(ctx, &supervisor.Spec{
+		Path: "/usr/bin/convert", Args: []string{"in.png", "out.jpg"},
+		Env:    []string{"PATH=/usr/bin:/bin"},
+		Limits: supervisor.Limits{MemoryMax: 256 << 20, PidsMax: 32, CPUQuota: 50 * time.Millisecond},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := p.Wait(ctx) // st.OOMKilled, st.CPU, st.MemoryPeak
+	p.Release()            // kills what is left of the tree, removes the cgroup
+
+	fmt.Println(st, err)
 }
 
 // The portable backend says which limits it cannot enforce.

@@ -74,7 +74,7 @@ func TestLinuxSupervisorFailureIsDistinct(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, path := range []string{filepath.Join(dir, "missing"), plain} {
-				_, err := b.Start(ctx, &Spec{Name: "t", Path: path, Sandbox: sb})
+				_, err := b.Start(ctx, &Spec{Pipes: PipeAll, Name: "t", Path: path, Sandbox: sb})
 				if err == nil {
 					t.Fatalf("Start %s succeeded", path)
 				}

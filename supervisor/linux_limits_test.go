@@ -55,7 +55,7 @@ func lxCrashHelper() int {
 		return 1
 	}
 	for range 10 {
-		p, err := b.Start(context.Background(), &Spec{
+		p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll,
 			Name:   "crash",
 			Path:   "/bin/sh",
 			Args:   []string{"-c", "sleep 60 & sleep 60 & echo ready; wait"},
@@ -116,7 +116,7 @@ func TestLinuxPidsLimit(t *testing.T) {
 	b := lxNew(t, linuxConfig{})
 	lxNeedCgroups(t, b)
 	self, _ := os.Executable()
-	spec := &Spec{Name: "pids", Path: self, Env: []string{lxHelperEnv + "=pidsfork", "GOMAXPROCS=1"},
+	spec := &Spec{Pipes: PipeAll, Name: "pids", Path: self, Env: []string{lxHelperEnv + "=pidsfork", "GOMAXPROCS=1"},
 		Limits: Limits{PidsMax: 20}}
 	p := lxStart(t, b, spec)
 	g := lxGroup(p)

@@ -21,7 +21,7 @@ func TestLinuxLauncherPool(t *testing.T) {
 	if b.exe == nil {
 		t.Skip("no launcher on this platform")
 	}
-	spec := &Spec{Name: "pool", Path: "/bin/true"}
+	spec := &Spec{Pipes: PipeAll, Name: "pool", Path: "/bin/true"}
 	for range 5 {
 		p := lxStart(t, b, spec)
 		lxWait(t, p, 5*time.Second)
@@ -176,7 +176,7 @@ func TestLinuxParkedCap(t *testing.T) {
 	for h := range hooks {
 		wg.Go(func() {
 			for range 3 {
-				if err := lxRunOnce(b, &Spec{Name: "cap" + strconv.Itoa(h), Path: "/bin/sh", Args: []string{"-c", `read x; echo "$x"`}}, "x"); err != nil {
+				if err := lxRunOnce(b, &Spec{Pipes: PipeAll, Name: "cap" + strconv.Itoa(h), Path: "/bin/sh", Args: []string{"-c", `read x; echo "$x"`}}, "x"); err != nil {
 					t.Error(err)
 					return
 				}

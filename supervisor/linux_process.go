@@ -19,7 +19,7 @@ import (
 	"github.com/hooksupd/hooksupd/supervisor/cgroup"
 )
 
-// Start starts spec's process inside its group. With a launcher (amd64)
+// Start starts spec's process inside its group. With a launcher (amd64, arm64)
 // the fire takes a parked launcher that already sits in the group and
 // only sends it the exec request; the clone and the cgroup migration
 // happened in the background.
@@ -41,6 +41,9 @@ func (b *linuxBackend) Start(ctx context.Context, spec *Spec) (Process, error) {
 	if name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || len(name) > 200 {
 		return nil, &SpawnError{Path: spec.Path, Err: fmt.Errorf("invalid name %q: must be a path element", spec.Name)}
 	}
+	if err := spec.validateStdio(); err != nil {
+		return nil, &SpawnError{Path: spec.Path, Err: err}
+	}
 	path, err := resolvePath(spec)
 	if err != nil {
 		return nil, &SpawnError{Path: spec.Path, Err: err}
@@ -50,7 +53,8 @@ func (b *linuxBackend) Start(ctx context.Context, spec *Spec) (Process, error) {
 		return nil, err
 	}
 	key := poolKey{name: name, limits: limits, cred: credKey(spec.Credential), sandbox: spec.Sandbox.key()}
-	pipes := spec.Stdin == nil && spec.Stdout == nil && spec.Stderr == nil
+	// Pooled launchers hold pipes on all three streams.
+	pipes := spec.Pipes == PipeAll
 	for attempt := 0; ; attempt++ {
 		pl, err := b.pool(key, spec.Credential, &spec.Sandbox, reduced)
 		if err != nil {

@@ -178,10 +178,11 @@ func (b *linuxBackend) clone(path string, argv []string, attr *syscall.ProcAttr,
 	}
 }
 
-// stdioPipes creates the pipes a Spec leaves to the backend. child are
-// the ends the child gets (fds 0, 1, 2); parent are the non-blocking
-// *os.File ends the caller reads and writes through the runtime poller or
-// an epoll loop (nil where the Spec supplied a file).
+// stdioPipes creates what the child gets as fds 0, 1 and 2 beyond the
+// files the Spec supplies: a pipe for each stream in Spec.Pipes, /dev/null
+// for the others. child are the ends the child gets; parent are the
+// non-blocking *os.File ends the caller reads and writes through the
+// runtime poller or an epoll loop (nil where the stream is not a pipe).
 func stdioPipes(spec *Spec) (child [3]int, parent [3]*os.File, err error) {
 	given := [3]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}
 	names := [3]string{"|0", "|1", "|2"}
@@ -203,6 +204,17 @@ func stdioPipes(spec *Spec) (child [3]int, parent [3]*os.File, err error) {
 			// Fd puts the file in blocking mode, as os/exec does: the child
 			// expects blocking stdio.
 			child[i] = int(given[i].Fd())
+			continue
+		}
+		if spec.Pipes&(1<<i) == 0 {
+			// os/exec's nil: read EOF, writes vanish. Closed by
+			// closeChildEnds like a pipe end.
+			fd, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				cleanup()
+				return child, parent, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
+			}
+			child[i] = fd
 			continue
 		}
 		var p [2]int
@@ -227,8 +239,8 @@ func stdioPipes(spec *Spec) (child [3]int, parent [3]*os.File, err error) {
 	return child, parent, nil
 }
 
-// closeChildEnds closes the pipe ends handed to a child (not the files the
-// Spec supplied).
+// closeChildEnds closes the pipe ends and /dev/null fds handed to a child
+// (not the files the Spec supplied).
 func closeChildEnds(spec *Spec, child [3]int) {
 	given := [3]*os.File{spec.Stdin, spec.Stdout, spec.Stderr}
 	for i, fd := range child {
@@ -247,7 +259,7 @@ func closeChildEnds(spec *Spec, child [3]int) {
 // the fire. spec supplies the stdio files, or nil for pipes.
 func (b *linuxBackend) prepare(pl *launcherPool, spec *Spec) (*child, error) {
 	if spec == nil {
-		spec = &Spec{}
+		spec = &Spec{Pipes: PipeAll} // a pooled launcher: pipes on every stream
 	}
 	g, err := pl.getGroup()
 	if err != nil {

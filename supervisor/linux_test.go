@@ -92,7 +92,7 @@ func lxNeedCgroups(t testing.TB, b *linuxBackend) {
 const lxHostPid = `read -r hostpid _ </proc/self/stat`
 
 func lxSh(script string) *Spec {
-	return &Spec{Name: "t", Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}
+	return &Spec{Pipes: PipeAll, Name: "t", Path: "/bin/sh", Args: []string{"-c", script}, Env: []string{"PATH=/usr/bin:/bin"}}
 }
 
 // lxStart starts spec and releases the process at the end of the test.
@@ -117,7 +117,7 @@ func lxStart(t testing.TB, b Backend, spec *Spec) Process {
 
 // lxHook is a testhook spec.
 func lxHook(t testing.TB, args ...string) *Spec {
-	return &Spec{Name: "hook", Path: testhook.Path(t), Args: args, Env: []string{"PATH=/usr/bin:/bin"}}
+	return &Spec{Pipes: PipeAll, Name: "hook", Path: testhook.Path(t), Args: args, Env: []string{"PATH=/usr/bin:/bin"}}
 }
 
 // lxFire writes the envelope, closes stdin and returns the decision line's
@@ -515,20 +515,20 @@ func TestLinuxCredential(t *testing.T) {
 func TestLinuxStartErrors(t *testing.T) {
 	b := lxNew(t, linuxConfig{})
 	ctx := context.Background()
-	_, err := b.Start(ctx, &Spec{Path: "/nonexistent/hook"})
+	_, err := b.Start(ctx, &Spec{Pipes: PipeAll, Path: "/nonexistent/hook"})
 	if !errors.Is(err, ErrSpawn) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing program: %v, want ErrSpawn and ErrNotExist", err)
 	}
-	_, err = b.Start(ctx, &Spec{Path: "/bin/true", Dir: "/nonexistent"})
+	_, err = b.Start(ctx, &Spec{Pipes: PipeAll, Path: "/bin/true", Dir: "/nonexistent"})
 	if !errors.Is(err, ErrSpawn) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing dir: %v", err)
 	}
-	_, err = b.Start(ctx, &Spec{Name: "a/b", Path: "/bin/true"})
+	_, err = b.Start(ctx, &Spec{Pipes: PipeAll, Name: "a/b", Path: "/bin/true"})
 	if !errors.Is(err, ErrSpawn) {
 		t.Errorf("bad name: %v", err)
 	}
 	// After failures the backend still works, with the same key.
-	p := lxStart(t, b, &Spec{Path: "/bin/true"})
+	p := lxStart(t, b, &Spec{Pipes: PipeAll, Path: "/bin/true"})
 	if st := lxWait(t, p, 5*time.Second); !st.Success() {
 		t.Errorf("status = %+v", st)
 	}
@@ -545,6 +545,7 @@ func TestLinuxSuppliedStdio(t *testing.T) {
 	defer out.Close()
 	spec := lxSh("echo to-file; cat /proc/self/cgroup")
 	spec.Stdout = out
+	spec.Pipes &^= PipeStdout
 	spec.Limits.PidsMax = 16
 	p := lxStart(t, b, spec)
 	if p.Stdout() != nil || p.Stdin() == nil {

@@ -37,7 +37,7 @@ func lxOrphanHelper() int {
 	}
 	mark := os.Getenv(lxHelperEnv + "_MARK")
 	for i := range 5 {
-		spec := &Spec{Name: "orphans", Path: "/bin/sh", Args: []string{"-c", orphanScript},
+		spec := &Spec{Pipes: PipeAll, Name: "orphans", Path: "/bin/sh", Args: []string{"-c", orphanScript},
 			Env: []string{"PATH=/usr/bin:/bin", mark}}
 		// A direct spawn cannot drop a uid 0 child's capabilities.
 		spec.Sandbox.AllowUnsandboxed = cfg.direct

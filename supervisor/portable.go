@@ -108,6 +108,9 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 	if err := spec.Sandbox.Validate(); err != nil {
 		return nil, &SpawnError{Path: spec.Path, Err: err}
 	}
+	if err := spec.validateStdio(); err != nil {
+		return nil, &SpawnError{Path: spec.Path, Err: err}
+	}
 	// The default sandbox's capability drop is the Linux backend's; an
 	// option asked for by name is refused here, as a limit is.
 	// "ALL" capabilities is what a child here keeps anyway.
@@ -137,21 +140,23 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 			_ = f.Close()
 		}
 	}()
+	// A stream with neither a file nor a pipe stays nil: os/exec gives
+	// the child /dev/null there.
 	in, out, errf := spec.Stdin, spec.Stdout, spec.Stderr
 	var err error
-	if in == nil {
+	if spec.Pipes&PipeStdin != 0 {
 		if in, p.stdin, err = os.Pipe(); err != nil {
 			return nil, p.startFailed(spec, err)
 		}
 		childEnds = append(childEnds, in)
 	}
-	if out == nil {
+	if spec.Pipes&PipeStdout != 0 {
 		if p.stdout, out, err = os.Pipe(); err != nil {
 			return nil, p.startFailed(spec, err)
 		}
 		childEnds = append(childEnds, out)
 	}
-	if errf == nil {
+	if spec.Pipes&PipeStderr != 0 {
 		if p.stderr, errf, err = os.Pipe(); err != nil {
 			return nil, p.startFailed(spec, err)
 		}
@@ -166,13 +171,21 @@ func (b *portableBackend) Start(ctx context.Context, spec *Spec) (Process, error
 		dir = "/"
 	}
 	cmd := &exec.Cmd{
-		Path:   spec.Path,
-		Args:   append([]string{spec.Path}, spec.Args...),
-		Env:    env,
-		Dir:    dir,
-		Stdin:  in,
-		Stdout: out,
-		Stderr: errf,
+		Path: spec.Path,
+		Args: append([]string{spec.Path}, spec.Args...),
+		Env:  env,
+		Dir:  dir,
+	}
+	// Only non-nil files: a nil *os.File in the io.Reader would not be
+	// os/exec's nil.
+	if in != nil {
+		cmd.Stdin = in
+	}
+	if out != nil {
+		cmd.Stdout = out
+	}
+	if errf != nil {
+		cmd.Stderr = errf
 	}
 	if err := setProcAttr(cmd, spec); err != nil {
 		p.closeParentEnds()

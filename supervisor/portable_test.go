@@ -37,7 +37,7 @@ func newPortable(t *testing.T) Backend {
 // sh starts /bin/sh -c script on b with a minimal environment.
 func sh(t *testing.T, b Backend, script string) Process {
 	t.Helper()
-	p, err := b.Start(context.Background(), &Spec{
+	p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll,
 		Name: "t", Path: "/bin/sh", Args: []string{"-c", script},
 		Env: []string{"PATH=/usr/bin:/bin"},
 	})
@@ -121,7 +121,7 @@ func TestPortableCanEnforce(t *testing.T) {
 func TestPortableLimitsNeedAllowUncapped(t *testing.T) {
 	testutil.CheckFDLeak(t)
 	b := newPortable(t)
-	spec := &Spec{Path: "/bin/true", Limits: Limits{MemoryMax: 64 << 20}}
+	spec := &Spec{Pipes: PipeAll, Path: "/bin/true", Limits: Limits{MemoryMax: 64 << 20}}
 	if _, err := b.Start(context.Background(), spec); !errors.Is(err, ErrNotSupported) {
 		t.Fatalf("capped start: got %v, want ErrNotSupported", err)
 	}
@@ -143,7 +143,7 @@ func TestPortableEnvDirAndPipes(t *testing.T) {
 	b := newPortable(t)
 	dir := t.TempDir()
 	env := []string{"A=1", "B=two words"}
-	p, err := b.Start(context.Background(), &Spec{
+	p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll,
 		Path: "/usr/bin/env", Env: env, Dir: dir,
 	})
 	if err != nil {
@@ -182,7 +182,7 @@ func TestPortableSuppliedStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	p, err := b.Start(context.Background(), &Spec{
+	p, err := b.Start(context.Background(), &Spec{Pipes: PipeStdin,
 		Path: "/bin/sh", Args: []string{"-c", "echo to-file"}, Stdout: f, Stderr: f,
 	})
 	if err != nil {
@@ -215,13 +215,13 @@ func TestPortableSignalStatus(t *testing.T) {
 func TestPortableSpawnError(t *testing.T) {
 	testutil.CheckFDLeak(t)
 	b := newPortable(t)
-	_, err := b.Start(context.Background(), &Spec{Path: "/nonexistent/hook"})
+	_, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/nonexistent/hook"})
 	if !errors.Is(err, ErrSpawn) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("got %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := b.Start(ctx, &Spec{Path: "/bin/true"}); !errors.Is(err, ErrSpawn) || !errors.Is(err, context.Canceled) {
+	if _, err := b.Start(ctx, &Spec{Pipes: PipeAll, Path: "/bin/true"}); !errors.Is(err, ErrSpawn) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled ctx: %v", err)
 	}
 }
@@ -305,7 +305,7 @@ func TestPortableReleaseIdempotent(t *testing.T) {
 	testutil.CheckFDLeak(t)
 	b := newPortable(t)
 	for range 20 {
-		p, err := b.Start(context.Background(), &Spec{Path: "/bin/sleep", Args: []string{"60"}})
+		p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/bin/sleep", Args: []string{"60"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +345,7 @@ func TestPortableCloseKillsAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := b.Start(context.Background(), &Spec{Path: "/bin/sleep", Args: []string{"60"}})
+	p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/bin/sleep", Args: []string{"60"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +358,7 @@ func TestPortableCloseKillsAndRefuses(t *testing.T) {
 	default:
 		t.Fatal("Close returned with the child alive")
 	}
-	if _, err := b.Start(context.Background(), &Spec{Path: "/bin/true"}); !errors.Is(err, ErrClosed) {
+	if _, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/bin/true"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("start after close: %v", err)
 	}
 }
@@ -375,7 +375,7 @@ func TestPortableOnlyStdio(t *testing.T) {
 	}
 	defer extra.Close()
 	b := newPortable(t)
-	p, err := b.Start(context.Background(), &Spec{Path: "/bin/sleep", Args: []string{"60"}})
+	p, err := b.Start(context.Background(), &Spec{Pipes: PipeAll, Path: "/bin/sleep", Args: []string{"60"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestPortableRefusesSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	spec := &Spec{Name: "p", Path: "/bin/sh", Args: []string{"-c", "exit 0"}, Sandbox: Sandbox{PrivateNetwork: true}}
+	spec := &Spec{Pipes: PipeAll, Name: "p", Path: "/bin/sh", Args: []string{"-c", "exit 0"}, Sandbox: Sandbox{PrivateNetwork: true}}
 	if _, err := b.Start(context.Background(), spec); !errors.Is(err, ErrNotSupported) || !strings.Contains(err.Error(), "private_network") {
 		t.Fatalf("private_network on the portable backend: %v", err)
 	}

@@ -69,7 +69,7 @@ func TestSandboxPrivateTmp(t *testing.T) {
 	}
 	marker.Close()
 	defer os.Remove(marker.Name())
-	spec := &Spec{Name: "tmp", Path: "/bin/sh", Args: []string{"-c", `ls -A /tmp; echo x > /tmp/hooksupd-private-probe && echo wrote`},
+	spec := &Spec{Pipes: PipeAll, Name: "tmp", Path: "/bin/sh", Args: []string{"-c", `ls -A /tmp; echo x > /tmp/hooksupd-private-probe && echo wrote`},
 		Env: []string{"PATH=/usr/bin:/bin"}}
 	spec.Sandbox.PrivateTmp = true
 	got := lxRunProbe(t, b, spec)
@@ -219,7 +219,7 @@ func TestSandboxSystemCallFilter(t *testing.T) {
 // namespace and its /proc shows only its own tree.
 func TestSandboxPrivatePIDs(t *testing.T) {
 	b := lxSandboxBackend(t)
-	spec := &Spec{Name: "pids", Path: "/bin/sh", Env: []string{"PATH=/usr/bin:/bin"},
+	spec := &Spec{Pipes: PipeAll, Name: "pids", Path: "/bin/sh", Env: []string{"PATH=/usr/bin:/bin"},
 		Args: []string{"-c", `echo $$; for p in /proc/[0-9]*; do echo ${p#/proc/}; done | sort -n | tr '\n' ' '`}}
 	spec.Sandbox.PrivatePIDs = true
 	got := lxRunProbe(t, b, spec)

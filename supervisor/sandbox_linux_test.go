@@ -195,7 +195,7 @@ func lxProbeBin(t *testing.T) string {
 
 // lxProbeSpec is a spec that runs one probe.
 func lxProbeSpec(t *testing.T, cred *Credential, args ...string) *Spec {
-	return &Spec{Name: "probe", Path: lxProbeBin(t), Args: args, Credential: cred,
+	return &Spec{Pipes: PipeAll, Name: "probe", Path: lxProbeBin(t), Args: args, Credential: cred,
 		Env: []string{lxHelperEnv + "=probe"}}
 }
 

@@ -115,9 +115,53 @@ type Spec struct {
 	// launcher parked beside it), so an idle daemon costs one process.
 	LongLived bool
 	// Stdin, Stdout and Stderr, when set, are given to the child as fds
-	// 0, 1 and 2. When nil, the backend creates a pipe and exposes the
-	// parent's end on the Process.
+	// 0, 1 and 2. When nil, the child gets /dev/null there, as with
+	// os/exec, unless Pipes asks for a pipe: then the backend creates one
+	// and exposes the parent's end on the Process, which the caller must
+	// then drain (a child writing to a full pipe blocks).
 	Stdin, Stdout, Stderr *os.File
+	// Pipes names the streams to connect to the parent through pipes
+	// (PipeStdin, PipeStdout, PipeStderr, or PipeAll). A stream cannot be
+	// both a pipe and a file. Specs with PipeAll and without LongLived
+	// take a launcher the backend prepared ahead (see docs/pitfalls.md):
+	// the fast path hooks use.
+	Pipes StdioPipes
+}
+
+// StdioPipes is a set of the child's standard streams.
+type StdioPipes uint8
+
+// The streams of StdioPipes.
+const (
+	PipeStdin StdioPipes = 1 << iota
+	PipeStdout
+	PipeStderr
+	PipeAll = PipeStdin | PipeStdout | PipeStderr
+)
+
+// validateStdio refuses a stream that is both a file and a pipe, and
+// pipe bits beyond the three streams.
+func (s *Spec) validateStdio() error {
+	if s.Pipes&^PipeAll != 0 {
+		return fmt.Errorf("Spec.Pipes %#x names no stream", uint8(s.Pipes&^PipeAll))
+	}
+	for i := range 3 {
+		if _, _, err := s.stdio(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stdio returns the file Spec gives stream i (0, 1, 2), whether it asks
+// for a pipe there, and an error when it asks for both.
+func (s *Spec) stdio(i int) (f *os.File, pipe bool, err error) {
+	f = [3]*os.File{s.Stdin, s.Stdout, s.Stderr}[i]
+	pipe = s.Pipes&(1<<i) != 0
+	if f != nil && pipe {
+		return nil, false, fmt.Errorf("%s is both a file and a pipe (Spec.Pipes)", [3]string{"stdin", "stdout", "stderr"}[i])
+	}
+	return f, pipe, nil
 }
 
 // ExitStatus describes how a process ended.
@@ -177,8 +221,8 @@ type Process interface {
 	// Pid is the process id of the direct child.
 	Pid() int
 	// Stdin, Stdout and Stderr are the parent's ends of the pipes the
-	// backend created, or nil where Spec supplied a file. The caller owns
-	// them (and closes them) once returned.
+	// backend created for Spec.Pipes, or nil for the other streams. The
+	// caller owns them (and closes them) once returned.
 	Stdin() *os.File
 	Stdout() *os.File
 	Stderr() *os.File

@@ -18,7 +18,7 @@ import (
 func init() {
 	register(&command{
 		Name:     "check",
-		Synopsis: "check [-c FILE] [--strict] [--verbose]",
+		Synopsis: "check [-c FILE] [--strict] [--verbose] [--log-level LEVEL]",
 		Summary:  "validate the configuration and print the preflight report",
 		Help: `Validates the configuration (every error of the file is printed, exit 2)
 and prints a preflight report: what the supervisor backend guarantees here
@@ -33,7 +33,8 @@ allow_uncapped are errors (exit 2). A command that is missing or not
 executable is printed as a WARN line (it fails at fire time, and its
 fail_mode decides); --strict turns warnings into exit status 1. A backend
 that cannot start at all is exit status 1.`,
-		Run: runCheck,
+		Run:  runCheck,
+		Args: argNone,
 	})
 }
 

@@ -31,7 +31,7 @@ const closeTimeout = 15 * time.Second
 func init() {
 	register(&command{
 		Name:     "fire",
-		Synopsis: "fire [-c FILE] [--socket PATH | --remote] [-n NAMESPACE]... [--trace] [--timeout DUR] EVENT",
+		Synopsis: "fire [-c FILE] [--socket PATH | --remote] [-n NAMESPACE]... [--trace] [--timeout DUR] [--log-level LEVEL] EVENT",
 		Summary:  "fire one event through the configured hooks and print the result",
 		Help: `Reads the payload (JSON) from stdin — empty input means {} — runs the
 chain of hooks configured for EVENT once, and prints one JSON object:
@@ -52,7 +52,9 @@ the service's logs.
 Exit status: 0 allow or modify, 3 deny, 4 ask_user, 2 usage, payload or
 configuration error, 1 internal error, 128+N when interrupted by signal N
 (the fire is cancelled and its children are stopped first).`,
-		Run: runFire,
+		Run:   runFire,
+		Args:  argWords,
+		Words: builtinEventNames,
 	})
 }
 

@@ -77,8 +77,17 @@ type command struct {
 	Help string
 	// Run executes the command with the arguments after its name and
 	// returns the process exit status. `--help` must print the usage to
-	// stdout and return 0 (a flagSet's parse does this).
+	// stdout and return 0 (a flagSet's parse does this). Run must define
+	// its flags with newFlagSet and call parse before anything else:
+	// `hooksupd completion` learns the flags by running it with parse
+	// returning at once (see describing in cli.go).
 	Run func(args []string) int
+	// Args says what the positional arguments are, for the shell
+	// completions: files (the zero value), none, Words, or a command
+	// line.
+	Args argKind
+	// Words lists the positional words when Args is argWords.
+	Words func() []string
 }
 
 // commands is the command table, filled by register.
@@ -117,7 +126,7 @@ func dispatch(args []string) int {
 	}
 	c, ok := commands[name]
 	if !ok {
-		errorf("unknown command %q\nRun '%s help' for the list of commands.", name, progName)
+		unknownCommand("", name)
 		return exitUsage
 	}
 	return c.Run(args[1:])
@@ -150,8 +159,12 @@ func printCommandList(w io.Writer) {
 	fmt.Fprintf(w, "Usage: %s COMMAND [ARGS...]\n\n", progName)
 	fmt.Fprintf(w, "hooksupd fires hooks (programs answering allow, modify, deny or ask_user on a\n")
 	fmt.Fprintf(w, "host application's events) as resource-capped sandboxes.\n\nCommands:\n")
+	width := 0
 	for _, c := range sortedCommands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.Name, c.Summary)
+		width = max(width, len(c.Name))
+	}
+	for _, c := range sortedCommands() {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.Name, c.Summary)
 	}
 	fmt.Fprintf(w, "\nRun '%s help COMMAND' or '%s COMMAND --help' for a command's options.\n", progName, progName)
 	fmt.Fprintf(w, "The configuration is read from -c FILE, else $HOOKSUPD_CONFIG, else %s.\n", defaultConfigPath)
@@ -163,6 +176,8 @@ func init() {
 		Synopsis: "help [COMMAND]",
 		Summary:  "show the command list or one command's usage",
 		Run:      runHelp,
+		Args:     argWords,
+		Words:    commandNames,
 	})
 }
 
@@ -174,7 +189,7 @@ func runHelp(args []string) int {
 	c, ok := commands[args[0]]
 	if !ok || c.Name == "help" {
 		if !ok {
-			errorf("help: unknown command %q", args[0])
+			unknownCommand("help: ", args[0])
 			return exitUsage
 		}
 		printCommandList(os.Stdout)
@@ -287,14 +302,22 @@ func (fs *flagSet) alias(short, long string) {
 // is false (run, where everything after CMD belongs to CMD); "--" ends
 // flag parsing either way.
 func (fs *flagSet) parse(args []string, usageExit int, interspersed bool) (positional []string, ok bool, code int) {
+	if describing != nil {
+		describing(fs)
+		return nil, false, exitOK
+	}
 	for {
+		if msg := fs.unknownOption(args); msg != "" {
+			usageError(fs.cmd, msg)
+			return nil, false, usageExit
+		}
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
 			fs.printUsage(os.Stdout)
 			return nil, false, exitOK
 		}
 		if err != nil {
-			errorf("%s: %v\nTry '%s %s --help'.", fs.cmd.Name, err, progName, fs.cmd.Name)
+			usageError(fs.cmd, gnuError(err))
 			return nil, false, usageExit
 		}
 		rest := fs.Args()

@@ -14,15 +14,16 @@ import (
 
 // manPageOf names the docs/man source that documents each command.
 var manPageOf = map[string]string{
-	"serve":   "hooksupd-serve.8.md",
-	"run":     "hooksupd-run.1.md",
-	"fire":    "hooksupd.1.md",
-	"check":   "hooksupd.1.md",
-	"status":  "hooksupd.1.md",
-	"ping":    "hooksupd.1.md",
-	"reload":  "hooksupd.1.md",
-	"version": "hooksupd.1.md",
-	"help":    "hooksupd.1.md",
+	"serve":      "hooksupd-serve.8.md",
+	"run":        "hooksupd-run.1.md",
+	"fire":       "hooksupd.1.md",
+	"check":      "hooksupd.1.md",
+	"status":     "hooksupd.1.md",
+	"ping":       "hooksupd.1.md",
+	"reload":     "hooksupd.1.md",
+	"version":    "hooksupd.1.md",
+	"help":       "hooksupd.1.md",
+	"completion": "hooksupd.1.md",
 }
 
 // optionLine matches a flag in the Options list of --help:

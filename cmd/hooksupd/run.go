@@ -44,6 +44,7 @@ func init() {
 		Summary: "run one command as a resource-capped sandbox (timeout(1), systemd-run --scope)",
 		Help:    runHelpText,
 		Run:     runRun,
+		Args:    argCommand,
 	})
 }
 

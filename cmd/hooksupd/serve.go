@@ -48,7 +48,8 @@ docs/logging.md), so 'journalctl -u hooksupd -p warning' and
 
 Exit status: 0 after a clean stop, 2 usage or configuration error, 1
 any other error.`,
-		Run: runServe,
+		Run:  runServe,
+		Args: argNone,
 	})
 }
 

@@ -41,7 +41,8 @@ memory, busiest first; Ctrl-C ends it.
 The status op is answered for root and the service's own user only.
 
 Exit status: 0 success, 1 the service is unreachable or refused, 2 usage.`,
-		Run: runStatus,
+		Run:  runStatus,
+		Args: argNone,
 	})
 }
 

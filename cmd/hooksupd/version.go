@@ -33,7 +33,8 @@ func init() {
 			"cgroup.kill, the pre-placed launcher). The probes are read-only: they\n" +
 			"create no cgroup and start no process; 'hooksupd check' reports what a\n" +
 			"configured backend chose.",
-		Run: runVersion,
+		Run:  runVersion,
+		Args: argNone,
 	})
 }
 

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# run.sh: test hooksupd under a real systemd. It builds a minimal Debian
-# rootfs with systemd (debootstrap, cached), installs hooksupd into it with
-# `make install` (binary, units, config), adds the hooks and the test unit
-# from guest/, and boots it in QEMU with a stock Debian cloud kernel. Inside,
-# hooksupd-vmtest.service runs guest/check.sh once hooksupd.service has
-# started: readiness, delegated cgroups, reload, stop, socket activation.
-# Every result comes back over the serial console.
+# run.sh: test the hooksupd Debian package under a real systemd, as a user
+# would use it. It builds a minimal Debian rootfs with systemd (debootstrap,
+# cached), builds the amd64 package twice with `make package` (this tree's
+# version and a bumped one), puts both .deb files, the hooks and the test
+# unit from guest/ into it, and boots it in QEMU with a stock Debian cloud
+# kernel. Inside, hooksupd-vmtest.service runs guest/check.sh: dpkg -i (the
+# service is enabled and started), fires through the socket, readiness,
+# delegated cgroups, reload, stop, socket activation, the upgrade to the
+# rebuilt package (the edited conffile kept, the service restarted with
+# its hooks), then dpkg --purge and a search for anything of hooksupd left
+# (file, unit, user, group, cgroup, process). Every result comes back over
+# the serial console.
 #
 # Usage: test/systemd/run.sh        (make test-systemd)
 #
@@ -123,7 +128,7 @@ need() {
 ensure_tools() {
 	((EUID == 0)) || die 125 "needs root: debootstrap, and the image holds root-owned files"
 	local t
-	for t in timeout dpkg-deb tar make sha256sum; do
+	for t in timeout dpkg dpkg-deb tar make sha256sum; do
 		command -v "$t" >/dev/null || die 125 "$t not found (a Debian-like host is needed)"
 	done
 	if ! command -v go >/dev/null; then
@@ -237,28 +242,45 @@ ensure_rootfs() {
 	log "rootfs built: ${rootfs##*/} ($(($(stat -c %s "$rootfs") / 1024 / 1024)) MiB)"
 }
 
-# build_image: the rootfs plus `make install`, the test hooks and the test
-# unit, as an ext4 image.
+# build_packages: the amd64 .deb of this tree and of the same tree with the
+# next patch version, the upgrade the guest installs over the first.
+build_packages() {
+	local v next
+	v=$(<"$repo/VERSION")
+	[[ $v =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)(.*)$ ]] || die 1 "VERSION '$v' is not semantic"
+	next=${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.$((BASH_REMATCH[3] + 1))
+	log "make package $v and $next (amd64)"
+	make -C "$repo" --no-print-directory package DEB_ARCHES=amd64 BIN="$work/pkg1" \
+		>"$work/make-package.log" 2>&1 &&
+		make -C "$repo" --no-print-directory package DEB_ARCHES=amd64 BIN="$work/pkg2" VERSION="$next" \
+			>>"$work/make-package.log" 2>&1 || { cat "$work/make-package.log" >&2; die 1 "make package failed"; }
+	deb_old=$(echo "$work"/pkg1/hooksupd_*_amd64.deb)
+	deb_new=$(echo "$work"/pkg2/hooksupd_*_amd64.deb)
+	[[ -f $deb_old && -f $deb_new ]] || die 1 "make package made no .deb in $work/pkg1 and $work/pkg2"
+	ver_old=$(dpkg-deb -f "$deb_old" Version)
+	ver_new=$(dpkg-deb -f "$deb_new" Version)
+	dpkg --compare-versions "$ver_new" gt "$ver_old" || die 1 "package $ver_new does not upgrade $ver_old"
+	app_old=v$v app_new=v$next
+}
+
+# build_image: the rootfs plus both packages (not installed: the guest
+# installs them), the test hooks and the test unit, as an ext4 image.
 build_image() {
-	local r=$work/root g=$here/guest u
+	local r=$work/root g=$here/guest u s=/usr/local/lib/hooksupd-vmtest
 	mkdir "$r"
 	tar --numeric-owner -C "$r" -xf "$rootfs"
-	log "make install DESTDIR=<image> (static build)"
-	CGO_ENABLED=0 make -C "$repo" --no-print-directory install DESTDIR="$r" BIN="$work/bin" \
-		>"$work/make-install.log" 2>&1 || { cat "$work/make-install.log" >&2; die 1 "make install failed"; }
-	cmp -s "$repo/dist/hooks.toml" "$r/etc/hooksupd/hooks.toml" ||
-		die 1 "make install did not install dist/hooks.toml as /etc/hooksupd/hooks.toml"
-	install -d -m 0755 "$r/usr/local/lib/hooksupd" "$r/usr/local/lib/hooksupd-vmtest"
+	install -d -m 0755 "$r/usr/local/lib/hooksupd" "$r$s"
+	install -m 0644 "$deb_old" "$r$s/old.deb"
+	install -m 0644 "$deb_new" "$r$s/new.deb"
+	printf 'VER_OLD=%q\nVER_NEW=%q\nAPP_OLD=%q\nAPP_NEW=%q\n' "$ver_old" "$ver_new" "$app_old" "$app_new" >"$r$s/versions"
 	install -m 0755 "$g/guard" "$g/echo-daemon" "$r/usr/local/lib/hooksupd/"
-	install -m 0644 "$g/hooks.toml" "$r/etc/hooksupd/hooks.toml"
-	install -m 0644 "$g/hooks-bad.toml" "$r/usr/local/lib/hooksupd-vmtest/"
+	install -m 0644 "$g/hooks.toml" "$r$s/hooks.toml"
+	install -m 0644 "$g/hooks-bad.toml" "$r$s/"
 	install -m 0755 "$g/check.sh" "$r/usr/local/lib/hooksupd-vmtest/check.sh"
 	install -m 0644 "$g/hooksupd-vmtest.service" "$r/etc/systemd/system/"
 	# systemctl enable, done by hand so the host needs no systemctl.
 	mkdir -p "$r/etc/systemd/system/multi-user.target.wants"
-	for u in hooksupd.service hooksupd-vmtest.service; do
-		ln -sfn "/etc/systemd/system/$u" "$r/etc/systemd/system/multi-user.target.wants/$u"
-	done
+	ln -sfn /etc/systemd/system/hooksupd-vmtest.service "$r/etc/systemd/system/multi-user.target.wants/hooksupd-vmtest.service"
 	truncate -s 1G "$work/root.img"
 	mke2fs -q -t ext4 -L hooksupd-root -d "$r" "$work/root.img" ||
 		die 125 "mke2fs -d failed"
@@ -341,6 +363,7 @@ ensure_tools
 ensure_kernel
 ensure_rootfs
 t_image=${EPOCHREALTIME/./}
+build_packages
 build_image
 build_initramfs
 log "image ready ($(du -m --apparent-size "$work/root.img" | cut -f1) MiB sparse, $(du -m "$work/root.img" | cut -f1) MiB used)"

@@ -266,6 +266,15 @@ build_tests() {
 	else
 		log "test/hooks/testhook does not exist: HOOKSUPD_TEST_HOOKBIN stays unset"
 	fi
+	# The hooksupd binary, for tests that run it as a program (test/container
+	# starts it as a container's PID 1).
+	hooksupdbin=
+	if (cd "$repo" && CGO_ENABLED=0 go build -o "$work/root/hooksupd/bin/hooksupd" ./cmd/hooksupd); then
+		hooksupdbin=/hooksupd/bin/hooksupd
+	else
+		printf 'FAIL\t%s [build failed]\n' ./cmd/hooksupd
+		build_failed+=(./cmd/hooksupd)
+	fi
 }
 
 # shq quotes one word for a POSIX shell.
@@ -279,6 +288,7 @@ build_initramfs() {
 	{
 		printf 'VMTEST_TEST_TIMEOUT=%s\n' "$(shq "$test_timeout")"
 		printf 'HOOKSUPD_TEST_HOOKBIN=%s\n' "$(shq "$hookbin")"
+		printf 'HOOKSUPD_TEST_HOOKSUPD=%s\n' "$(shq "$hooksupdbin")"
 		printf 'set --'
 		for a in "${testflags[@]}"; do
 			printf ' %s' "$(shq "$a")"

@@ -5,14 +5,16 @@
 // the launcher's pid, groups and pipes, so it runs no instruction outside
 // its limits and the cgroup migration stays off the fire's hot path.
 //
-// The blob is built by build.sh and committed (launcher_amd64.bin), so
-// building hooksupd needs no C compiler. Architectures without a blob get
-// nil from Blob and the supervisor spawns directly.
+// The blobs are built by build.sh and committed (launcher_amd64.bin, and
+// launcher_arm64.bin with Debian's cross gcc), so building hooksupd needs
+// no C compiler. Architectures without a blob get nil from Blob and the
+// supervisor spawns directly.
 //
 // This file defines the wire protocol shared with csrc/launcher.c.
 package launcher
 
 //go:generate sh build.sh
+//go:generate env ARCH=arm64 sh build.sh
 
 import (
 	"encoding/binary"

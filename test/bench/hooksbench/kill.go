@@ -115,7 +115,7 @@ func (b *bench) rowKill(context.Context) error {
 		return bt, nil
 	}}
 
-	spec := &supervisor.Spec{Name: "kill-tree", Path: b.bin.cForker, Args: []string{strconv.Itoa(treeSize)},
+	spec := &supervisor.Spec{Pipes: supervisor.PipeAll, Name: "kill-tree", Path: b.bin.cForker, Args: []string{strconv.Itoa(treeSize)},
 		Env: hookEnv(execEvent, "kill-tree"), Limits: supervisor.Limits{MemoryMax: 256 << 20, PidsMax: 4 * treeSize}}
 	superV := &variant{name: "hooksupd supervisor: Kill + Release (tree gone, group released)", run: func(n int) (batch, error) {
 		var bt batch

@@ -1,8 +1,9 @@
 #!/bin/bash
-# check.sh: the systemd integration test, run inside the VM by
-# hooksupd-vmtest.service once hooksupd.service has been started. Every
-# result goes to the console as a "SYSTEMD-TEST:" line; the last line is
-# SYSTEMD-TEST-EXIT=<number of failed checks>, then the VM powers off.
+# check.sh: the systemd integration test of the Debian package, run inside
+# the VM by hooksupd-vmtest.service: install, use, reload, upgrade and purge
+# hooksupd as an admin would. Every result goes to the console as a
+# "SYSTEMD-TEST:" line; the last line is SYSTEMD-TEST-EXIT=<number of
+# failed checks>, then the VM powers off.
 set -u
 
 SOCK=/run/hooksupd/hooksupd.sock
@@ -61,7 +62,40 @@ logged_since() { journal_since "$1" | grep -qF -- "$2"; }
 # from matching grep's own command line.
 no_hook_process() { ! grep -ls '/usr/local/lib/hooksupd/[eg]' /proc/[0-9]*/cmdline; }
 
+# shellcheck source=/dev/null
+. "$SHARE/versions" # VER_OLD, VER_NEW (package), APP_OLD, APP_NEW (hooksupd version)
+main_pid() { systemctl show -p MainPID --value hooksupd.service; }
+pkg_status() { dpkg-query -W -f='${db:Status-Abbrev}' hooksupd 2>/dev/null; }
+# dpkg_do ARGS...: run dpkg, its output on the console.
+dpkg_do() {
+	local rc=0
+	DEBIAN_FRONTEND=noninteractive dpkg --force-confold "$@" >/tmp/dpkg.log 2>&1 || rc=$?
+	sed 's/^/SYSTEMD-TEST:   dpkg: /' /tmp/dpkg.log
+	return $rc
+}
+
 log "start at uptime $(elapsed), kernel $(uname -r), $(systemctl --version | head -n1)"
+
+# 0. dpkg -i: the package installs, enables and starts the service with the
+#    packaged configuration.
+check "no hooksupd before the test" test ! -e /usr/bin/hooksupd
+check "dpkg -i hooksupd $VER_OLD" dpkg_do -i "$SHARE/old.deb"
+check "package installed ($(pkg_status))" test "$(pkg_status)" = "ii "
+check "hooksupd.service is enabled" systemctl is-enabled -q hooksupd.service
+check "hooksupd.service is started" wait_until 120 active hooksupd.service
+check "the packaged hooks.toml is a conffile" grep -qx ' /etc/hooksupd/hooks.toml [0-9a-f]*' \
+	<<<"$(dpkg-query -W -f='${Conffiles}\n' hooksupd)"
+check "system group hooksupd exists" getent group hooksupd
+check "socket belongs to group hooksupd" test "$(stat -c %G "$SOCK" 2>/dev/null)" = hooksupd
+r=$(req '{"id":1,"op":"fire","event":"pre_store","payload":{"content":"hello"}}')
+check "a fire through the socket is answered by the packaged config" has "$r" '{"id":1,"decision":"allow"}'
+check "man page installed" test -f /usr/share/man/man1/hooksupd.1.gz
+check "bash completion installed" test -f /usr/share/bash-completion/completions/hooksupd
+check "hooksupd version is $APP_OLD" has "$(hooksupd version)" "$APP_OLD"
+
+# The admin's configuration: the test hooks. A restart starts its daemons.
+install -m 0644 "$SHARE/hooks.toml" "$CONF"
+systemctl restart hooksupd.service
 
 # 1. Readiness: Type=notify, READY=1 once the socket listens and the daemon
 #    hooks run.
@@ -192,10 +226,67 @@ systemctl stop hooksupd.socket hooksupd.service
 
 # For the record (not checks): what systemd says about the units, e.g. the
 # keys this systemd version does not know.
-systemd-analyze verify /etc/systemd/system/hooksupd.service /etc/systemd/system/hooksupd.socket 2>&1 |
+systemd-analyze verify /lib/systemd/system/hooksupd.service /lib/systemd/system/hooksupd.socket 2>&1 |
 	sed 's/^/SYSTEMD-TEST: info: verify: /'
 journalctl -b -q -p warning --no-pager | grep -E 'hooksupd(\.service|\.socket|\[[0-9]+\])' | grep -v 'check.sh\[' | head -n 20 |
 	sed 's/^/SYSTEMD-TEST: info: journal: /'
+
+# 10. Upgrade to the rebuilt package: the edited conffile is kept, the
+#     running service restarts on the new binary and its daemon hooks come
+#     back as new processes; nothing of the old instance is left.
+systemctl start hooksupd.service
+wait_until 60 active hooksupd.service
+wait_until 20 test -n "$(hook_pid keep)"
+keep=$(hook_pid keep)
+main=$(main_pid)
+log "before the upgrade: main $main, keep $keep"
+c=$(cursor)
+check "dpkg -i hooksupd $VER_NEW (upgrade)" dpkg_do -i "$SHARE/new.deb"
+check "package version is $VER_NEW" test "$(dpkg-query -W -f='${Version}' hooksupd)" = "$VER_NEW"
+check "hooksupd version is $APP_NEW" has "$(hooksupd version)" "$APP_NEW"
+check "the edited hooks.toml is kept" cmp -s "$SHARE/hooks.toml" "$CONF"
+check "no .dpkg-dist or .dpkg-new beside it" test ! -e "$CONF.dpkg-dist" -a ! -e "$CONF.dpkg-new"
+check "still enabled after the upgrade" systemctl is-enabled -q hooksupd.service
+check "active after the upgrade" wait_until 60 active hooksupd.service
+new_main=$(main_pid)
+check "restarted: new main pid ($main -> $new_main)" test "$new_main" != "$main" -a "$new_main" != 0
+check "the new main runs the new binary" test "$(readlink "/proc/$new_main/exe")" = /usr/bin/hooksupd
+check "the old daemon child is gone" wait_until 20 gone "$keep"
+check "the daemon hook runs again, as a new process" wait_until 20 test -n "$(hook_pid keep)"
+check "... and is not the old one" test "$(hook_pid keep)" != "$keep"
+r=$(req '{"id":1,"op":"fire","event":"pre_store","payload":{"content":"my secret"}}' '{"id":2,"op":"fire","event":"post_recall","payload":{}}')
+check "fires after the upgrade" has "$r" '{"id":1,"decision":"deny","reason":"looks like a secret","code":403}'
+check "daemon hook answers after the upgrade" has "$r" '{"id":2,"decision":"allow"}'
+j=$(journal_since "$c")
+check "the old instance stopped cleanly" has "$j" "hooksupd stopped"
+check "systemd found no leftover process during the upgrade" lacks "$j" "left-over process|remains running|killing process"
+
+# 11. dpkg --purge: nothing of hooksupd is left, other than what this test
+#     brought (its unit, its hooks and the .deb files).
+dpkg -L hooksupd >/tmp/pkg.files
+hook_running() { ! no_hook_process >/dev/null; }
+check "a daemon hook runs before the purge (the purge must stop it)" hook_running
+log "$(wc -l </tmp/pkg.files) paths in the package"
+check "dpkg --purge hooksupd" dpkg_do --purge hooksupd
+check "package gone ($(pkg_status))" test -z "$(pkg_status | tr -d ' ')" -o "$(pkg_status | tr -d ' ')" = un
+check "hooksupd.service inactive" inactive hooksupd.service
+left=$(while read -r f; do [[ -d $f ]] || [[ ! -e $f && ! -L $f ]] || echo "$f"; done </tmp/pkg.files)
+check "no file of the package left${left:+: $left}" test -z "$left"
+left=$(find / /run -xdev \( -path /proc -o -path /sys -o -path /dev -o -path "$SHARE" -o -path /usr/local/lib/hooksupd \) -prune -o \
+	-name '*hooksupd*' ! -name '*hooksupd-vmtest*' -print 2>/dev/null | sort -u | tr '\n' ' ')
+check "no path named hooksupd left${left:+: $left}" test -z "$left"
+check "no hooksupd unit known to systemd ($(systemctl show -p LoadState --value hooksupd.service))" \
+	test "$(systemctl show -p LoadState --value hooksupd.service)" = not-found -a \
+	"$(systemctl show -p LoadState --value hooksupd.socket)" = not-found
+check "no hooksupd user or group" bash -c '! getent passwd hooksupd && ! getent group hooksupd'
+left=$(find /sys/fs/cgroup -name '*hooksupd*' ! -name '*hooksupd-vmtest*' 2>/dev/null | tr '\n' ' ')
+check "no hooksupd cgroup left${left:+: $left}" test -z "$left"
+left=$(for p in /proc/[0-9]*; do
+	e=$(readlink "$p/exe" 2>/dev/null) || continue
+	[[ $e == *hooksupd* && $e != *vmtest* ]] && echo "${p#/proc/}:$e"
+done | tr '\n' ' ')
+check "no hooksupd process left${left:+: $left}" test -z "$left"
+check "no hook process left after the purge" no_hook_process
 
 if ((failed > 0)); then
 	log "journal of hooksupd:"

@@ -2,7 +2,7 @@
  * hooksupd launcher: a pre-started, pre-placed helper parked until a fire
  * tells it what to exec.
  *
- * Freestanding x86-64 Linux: no libc, raw syscalls, one thread, a few KiB
+ * Freestanding x86-64 or arm64 Linux: no libc, raw syscalls, one thread, a few KiB
  * resident. It must not start a language runtime: the hook's execve runs on
  * the fire's hot path and has to tear down whatever the launcher built (a
  * Go-runtime launcher made every fire 1.37x slower; see the project's
@@ -52,6 +52,7 @@
  * no instruction outside its limits.
  */
 
+#if defined(__x86_64__)
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_close 3
@@ -76,6 +77,38 @@
 #define SYS_signalfd4 289
 #define SYS_mount_setattr 442
 #define SYS_seccomp 317
+#define SYS_capget 125
+
+#elif defined(__aarch64__)
+/* The generic table (asm-generic/unistd.h): no poll, ppoll instead. */
+#define SYS_read 63
+#define SYS_write 64
+#define SYS_close 57
+#define SYS_mmap 222
+#define SYS_execve 221
+#define SYS_fcntl 25
+#define SYS_chdir 49
+#define SYS_exit_group 94
+#define SYS_prlimit64 261
+#define SYS_close_range 436
+#define SYS_ppoll 73
+#define SYS_rt_sigprocmask 135
+#define SYS_ioctl 29
+#define SYS_socket 198
+#define SYS_setresuid 147
+#define SYS_setresgid 149
+#define SYS_capset 91
+#define SYS_prctl 167
+#define SYS_mount 40
+#define SYS_setgroups 159
+#define SYS_waitid 95
+#define SYS_signalfd4 74
+#define SYS_mount_setattr 442
+#define SYS_seccomp 277
+#define SYS_capget 90
+#else
+#error "the launcher supports x86-64 and arm64"
+#endif
 
 #define EINTR 4
 #define ENOMEM 12
@@ -109,6 +142,7 @@ typedef unsigned long size_t;
 typedef unsigned int u32;
 typedef unsigned long u64;
 
+#if defined(__x86_64__)
 static long sys3(long n, long a, long b, long c)
 {
 	long r;
@@ -131,6 +165,36 @@ static long sys6(long n, long a, long b, long c, long d, long e, long f)
 			 : "rcx", "r11", "memory");
 	return r;
 }
+#else
+static long sys3(long n, long a, long b, long c)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2)
+			 : "memory");
+	return x0;
+}
+
+static long sys6(long n, long a, long b, long c, long d, long e, long f)
+{
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc #0"
+			 : "+r"(x0)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+			 : "memory");
+	return x0;
+}
+#endif
 
 static __attribute__((noreturn)) void die(int code)
 {
@@ -323,6 +387,7 @@ __attribute__((noreturn, used)) void launcher_main(long *sp)
 
 /* Entry: hand the initial stack (argc, argv...) to launcher_main and align
  * the stack as the ABI wants at a call. */
+#if defined(__x86_64__)
 __asm__(".text\n"
 	".global _start\n"
 	"_start:\n"
@@ -331,3 +396,14 @@ __asm__(".text\n"
 	"	and $-16, %rsp\n"
 	"	call launcher_main\n"
 	"	hlt\n");
+#else
+__asm__(".text\n"
+	".global _start\n"
+	"_start:\n"
+	"	mov x29, #0\n"
+	"	mov x30, #0\n"
+	"	mov x0, sp\n"
+	"	and sp, x0, #-16\n"
+	"	bl launcher_main\n"
+	"	brk #0\n");
+#endif

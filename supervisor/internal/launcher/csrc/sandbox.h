@@ -60,7 +60,11 @@ static __attribute__((noreturn)) void keeper(void)
 	for (;;) {
 		reap_all();
 		pfd[0].revents = pfd[1].revents = 0;
+#if defined(SYS_poll)
 		r = sys3(SYS_poll, (long)pfd, 2, -1);
+#else
+		r = sys6(SYS_ppoll, (long)pfd, 2, 0 /* no timeout */, 0 /* no mask */, 0, 0);
+#endif
 		if (r == -EINTR)
 			continue;
 		if (r < 0)
@@ -92,7 +96,6 @@ static __attribute__((noreturn)) void keeper(void)
 #define PR_CAP_AMBIENT_RAISE 2
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #define CAP_VERSION_3 0x20080522
-#define SYS_capget 125
 #define MAX_GROUPS 64
 
 struct mount_attr {
