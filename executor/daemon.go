@@ -42,10 +42,11 @@ func restartDelay(n int) time.Duration {
 // request line and one reply line per fire, single-flight.
 //
 // The child is watched from three sides, none of them a goroutine of its
-// own: stdout lines arrive through the registry's ndjson loop, stderr is
-// drained by the same loop into a ring, and its exit is noticed by the
-// registry's monitor goroutine (one per registry) the moment it happens,
-// not at the next fire.
+// own: stdout lines arrive through the registry's ndjson loop (a fire reads
+// its own reply, borrowing stdout from the loop, where the platform allows
+// it), stderr is drained by the same loop into a ring, and its exit is
+// pushed by the process (Process.OnExit, from the backend's exit watcher)
+// the moment it happens, not at the next fire.
 type daemonExecutor struct {
 	r       *Registry
 	p       *plan
@@ -79,8 +80,16 @@ type daemonChild struct {
 	split   *ndjson.Splitter
 	ring    *redact.Ring
 	started time.Time
+	// stopExit cancels the exit callback (a clean stop needs no reset);
+	// set under the executor's mu before the child is published.
+	stopExit func() bool
+	// replyFile is a second descriptor of stdout in the runtime poller,
+	// read by a fire that borrowed stdout from the loop (readReply); nil
+	// where fires do not read their own reply.
+	replyFile *os.File
 
 	waiting chan daemonReply // the fire waiting for a reply, or nil
+	reading bool             // that fire reads replyFile itself (readReply)
 	gone    bool             // failed or stopping: its output is ignored
 	exitErr error            // the direct child exited while stdout drains
 	eof     bool             // stdout ended while a fire waited
@@ -175,6 +184,32 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 		return Decision{}, ferr
 	}
 
+	// Read the reply on this goroutine where the platform lets it (after
+	// the write: while it is under way the loop keeps draining stdout, so
+	// a daemon that answers before reading all of a large request cannot
+	// deadlock it); else, and after an EOF, the loop hands it over.
+	rep, ok := c.readReply(ctx, reply)
+	if !ok {
+		rep = d.awaitReply(ctx, c, reply, start)
+	}
+	if rep.err != nil {
+		return Decision{}, rep.err // the child was failed by whoever sent it
+	}
+	dec, err := ParseDecision(rep.line, d.p.memoryDelta)
+	if err != nil {
+		// A stray debug print or garbage: the framing is lost.
+		d.mu.Lock()
+		d.failLocked(c, err, d.r.grace)
+		d.mu.Unlock()
+		return Decision{}, err
+	}
+	return dec, nil
+}
+
+// awaitReply waits for the reply the ndjson loop (or a failure) hands
+// over, or for ctx; at ctx's end the child is reset and the reply is the
+// timeout error.
+func (d *daemonExecutor) awaitReply(ctx context.Context, c *daemonChild, reply <-chan daemonReply, start time.Time) daemonReply {
 	var rep daemonReply
 	select {
 	case rep = <-reply:
@@ -190,21 +225,10 @@ func (d *daemonExecutor) fire(ctx context.Context, event string, payload json.Ra
 			err := timeoutError(ctx, start)
 			d.failLocked(c, err, 0)
 			d.mu.Unlock()
-			return Decision{}, err
+			return daemonReply{err: err}
 		}
 	}
-	if rep.err != nil {
-		return Decision{}, rep.err // the child was failed by whoever sent it
-	}
-	dec, err := ParseDecision(rep.line, d.p.memoryDelta)
-	if err != nil {
-		// A stray debug print or garbage: the framing is lost.
-		d.mu.Lock()
-		d.failLocked(c, err, d.r.grace)
-		d.mu.Unlock()
-		return Decision{}, err
-	}
-	return dec, nil
+	return rep
 }
 
 // ready returns the live child, starting one when it is down. Within a
@@ -264,8 +288,10 @@ func (d *daemonExecutor) start(ctx context.Context) (*daemonChild, error) {
 		return nil, ErrClosed
 	}
 	d.cur = c
-	// Watch for its death last: the callback needs d.cur to be set.
-	d.r.mon.add(c.proc.Done(), func() { d.childExited(c) })
+	// Watch for its death last: the callback needs d.cur to be set. The
+	// process pushes its exit (from the backend's one exit watcher): no
+	// goroutine or select waits for it.
+	c.stopExit = c.proc.OnExit(func() { d.childExited(c) })
 	return c, nil
 }
 
@@ -283,6 +309,7 @@ func (d *daemonExecutor) spawnChild(ctx context.Context) (*daemonChild, error) {
 	}
 	c := &daemonChild{d: d, proc: proc, stdin: proc.Stdin(), ring: redact.NewRing(d.p.stderrTail), started: time.Now()}
 	c.split = ndjson.NewSplitter(d.lineMax, c.onLine, c.onTooLong)
+	c.openReplyReader(proc.Stdout())
 	// Watch owns the file it is given even when it fails.
 	if c.outW, err = loop.Watch(proc.Stdout(), daemonStdout{c}); err == nil {
 		c.errW, err = loop.Watch(proc.Stderr(), ringSink{ring: c.ring})
@@ -378,8 +405,8 @@ func (c *daemonChild) onTooLong() {
 	d.failChild(c, &hookError{kind: ErrDecode, msg: fmt.Sprintf("hook decision decode failed: daemon stdout line exceeded %d bytes", d.lineMax)}, d.r.grace)
 }
 
-// childExited runs on the registry monitor when the child's direct
-// process has been reaped.
+// childExited runs on the backend's exit watcher (Process.OnExit) when
+// the child's direct process has been reaped.
 //
 // The exit can be seen before the loop has read the child's last line: a
 // daemon that answers and exits at once leaves its reply in the pipe. So
@@ -425,6 +452,7 @@ func (d *daemonExecutor) failLocked(c *daemonChild, err error, grace time.Durati
 	if c.waiting != nil {
 		c.waiting <- daemonReply{err: err}
 		c.waiting = nil
+		c.wakeReplyReader()
 	}
 	if d.cur == c {
 		d.cur = nil
@@ -509,7 +537,9 @@ func (d *daemonExecutor) stopAsync(c *daemonChild, grace time.Duration) {
 // the redacted stderr tail and releases the process. ctx bounds the waits.
 func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 	d := c.d
-	d.r.mon.remove(c.proc.Done())
+	if c.stopExit != nil {
+		c.stopExit()
+	}
 	_ = c.stdin.Close()
 	if _, err := c.proc.Stop(ctx, grace); err != nil {
 		_ = c.proc.Kill()
@@ -520,6 +550,7 @@ func (c *daemonChild) stop(ctx context.Context, grace time.Duration) {
 	if c.errW != nil {
 		c.errW.Close()
 	}
+	c.closeReplyReader()
 	if tail := c.ring.Bytes(); len(bytes.TrimSpace(tail)) > 0 {
 		// After a failure the tail is evidence (warn); at a clean stop
 		// (close, reload) it is just the daemon's chatter (debug).
@@ -552,6 +583,7 @@ func (d *daemonExecutor) Close(ctx context.Context) error {
 		if c.waiting != nil {
 			c.waiting <- daemonReply{err: ErrClosed}
 			c.waiting = nil
+			c.wakeReplyReader()
 		}
 	}
 	d.mu.Unlock()

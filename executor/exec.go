@@ -345,37 +345,61 @@ func (s ringSink) OnClose(error) {
 
 // drive runs one fire on a started child and always leaves it reaped, its
 // pipes closed and its tree killed if it lingers; the caller releases it.
+//
+// When the whole envelope fits into the child's stdin at once (the common
+// case: a fresh pipe takes 64 KiB), this goroutine reads stdout itself,
+// through the runtime poller, and the ndjson loop only drains stderr: one
+// wake-up per read instead of the loop's and then this goroutine's, and
+// no descriptor handed to the loop. Otherwise the loop drains stdout too
+// while the rest of the envelope is written.
 func (r *execRun) drive(ctx context.Context, loop *ndjson.Loop, line []byte, start time.Time, memoryDelta bool) (Decision, error) {
 	p := r.proc
 	stdin := p.Stdin()
-	outW, err := loop.Watch(p.Stdout(), stdoutSink{r})
-	if err != nil {
-		_ = stdin.Close()
-		_ = p.Stderr().Close()
-		_ = p.Kill()
-		<-p.Done()
-		return Decision{}, &hookError{kind: ErrIO, msg: "hook io error: watching stdout", cause: err}
-	}
+	stdout := p.Stdout()
 	errW, err := loop.Watch(p.Stderr(), ringSink{ring: r.ring, done: r.errDone})
 	if err != nil {
-		outW.Close()
 		_ = stdin.Close()
+		_ = stdout.Close()
 		_ = p.Kill()
 		<-p.Done()
 		return Decision{}, &hookError{kind: ErrIO, msg: "hook io error: watching stderr", cause: err}
+	}
+	n, werr := ndjson.WriteNow(stdin, line)
+	// Inline reading needs a read deadline on stdout (the runtime poller).
+	inline := werr == nil && n == len(line) && stdout.SetReadDeadline(time.Time{}) == nil
+	var outW *ndjson.Watch
+	if !inline {
+		if outW, err = loop.Watch(stdout, stdoutSink{r}); err != nil {
+			errW.Close()
+			_ = stdin.Close()
+			_ = p.Kill()
+			<-p.Done()
+			return Decision{}, &hookError{kind: ErrIO, msg: "hook io error: watching stdout", cause: err}
+		}
 	}
 	defer func() {
 		r.mu.Lock()
 		r.finished = true
 		r.mu.Unlock()
-		outW.Close()
+		if outW != nil {
+			outW.Close()
+		}
 		errW.Close()
 	}()
-
-	// Stdout and stderr are already being drained by the loop, so a child
-	// that floods either before reading stdin cannot deadlock this write.
-	werr := ndjson.WriteAll(ctx, stdin, line)
+	if !inline && werr == nil {
+		// Stdout and stderr are already being drained by the loop, so a
+		// child that floods either before reading stdin cannot deadlock
+		// this write.
+		werr = ndjson.WriteAll(ctx, stdin, line[n:])
+	}
 	_ = stdin.Close()
+	if inline {
+		if lingering, err := r.readStdout(ctx, stdout); err != nil {
+			return Decision{}, r.timedOut(ctx, start)
+		} else if lingering {
+			return r.decide(ctx, werr, true, memoryDelta)
+		}
+	}
 
 	select {
 	case <-p.Done():
@@ -387,6 +411,13 @@ func (r *execRun) drive(ctx context.Context, loop *ndjson.Loop, line []byte, sta
 		_ = p.Kill()
 		r.drained(nil, killDrainBound)
 	}
+	return r.decide(ctx, werr, lingering, memoryDelta)
+}
+
+// decide turns the reaped child's status and output into the fire's
+// result.
+func (r *execRun) decide(ctx context.Context, werr error, lingering bool, memoryDelta bool) (Decision, error) {
+	p := r.proc
 	st, _ := p.Wait(context.Background()) // exited: returns at once
 	r.e.mu.Lock()
 	r.e.lastCPU = st.CPU

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,8 +89,6 @@ type Registry struct {
 	loop     *ndjson.Loop
 	loopErr  error
 
-	mon *monitor
-
 	mu     sync.Mutex
 	closed bool
 	execs  map[string]hookExecutor // by key
@@ -121,7 +118,6 @@ func NewRegistry(opts RegistryOptions) *Registry {
 	p := opts.Policy
 	r.policy.Store(&p)
 	r.SetEvents(opts.Events)
-	r.mon = newMonitor()
 	return r
 }
 
@@ -313,7 +309,6 @@ func (r *Registry) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = errors.Join(err, ctx.Err())
 	}
-	r.mon.close()
 	r.loopOnce.Do(func() {}) // no loop may be created after this point
 	if r.loop != nil {
 		err = errors.Join(err, r.loop.Close())
@@ -334,108 +329,4 @@ func closeAll(ctx context.Context, exs []hookExecutor) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// monitor notices daemon children dying the moment their Done channel
-// closes, with ONE goroutine per registry, however many daemons there are
-// (no goroutine parked per idle child). It selects over every watched
-// channel with reflect.Select; the set changes only when a daemon starts
-// or stops, so rebuilding the case list then is cheap.
-type monitor struct {
-	mu      sync.Mutex
-	watch   map[<-chan struct{}]func()
-	wake    chan struct{}
-	quit    chan struct{}
-	exited  chan struct{}
-	running bool
-	closed  bool
-}
-
-func newMonitor() *monitor {
-	return &monitor{
-		watch:  make(map[<-chan struct{}]func()),
-		wake:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
-		exited: make(chan struct{}),
-	}
-}
-
-// add calls fn (on the monitor goroutine) once done is closed, unless
-// remove is called first. The goroutine starts with the first add.
-func (m *monitor) add(done <-chan struct{}, fn func()) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return
-	}
-	m.watch[done] = fn
-	if !m.running {
-		m.running = true
-		go m.run()
-	}
-	m.poke()
-}
-
-func (m *monitor) remove(done <-chan struct{}) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.watch[done]; ok {
-		delete(m.watch, done)
-		m.poke()
-	}
-}
-
-func (m *monitor) poke() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (m *monitor) run() {
-	defer close(m.exited)
-	cases := []reflect.SelectCase{
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.quit)},
-		{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.wake)},
-	}
-	var chans []<-chan struct{}
-	for {
-		cases, chans = cases[:2], chans[:0]
-		m.mu.Lock()
-		for ch := range m.watch {
-			chans = append(chans, ch)
-			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-		}
-		m.mu.Unlock()
-		i, _, _ := reflect.Select(cases)
-		switch i {
-		case 0:
-			return
-		case 1:
-			continue
-		}
-		m.mu.Lock()
-		fn, ok := m.watch[chans[i-2]]
-		delete(m.watch, chans[i-2])
-		m.mu.Unlock()
-		if ok {
-			fn()
-		}
-	}
-}
-
-// close stops the goroutine and waits for it.
-func (m *monitor) close() {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return
-	}
-	m.closed = true
-	running := m.running
-	close(m.quit)
-	m.mu.Unlock()
-	if running {
-		<-m.exited
-	}
 }

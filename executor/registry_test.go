@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,35 +116,5 @@ func TestRestartDelay(t *testing.T) {
 	}
 	if d := restartDelay(1000); d > 6*time.Second {
 		t.Errorf("no cap: %v", d)
-	}
-}
-
-func TestMonitor(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	m := newMonitor()
-	m.close() // never started: nothing to wait for
-	m = newMonitor()
-	var fired [3]atomic.Int32
-	chans := [3]chan struct{}{make(chan struct{}), make(chan struct{}), make(chan struct{})}
-	for i := range chans {
-		m.add(chans[i], func() { fired[i].Add(1) })
-	}
-	m.remove(chans[1])
-	close(chans[0])
-	close(chans[1])
-	deadline := time.Now().Add(2 * time.Second)
-	for fired[0].Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(20 * time.Millisecond)
-	if fired[0].Load() != 1 || fired[1].Load() != 0 || fired[2].Load() != 0 {
-		t.Errorf("fired %d %d %d, want 1 0 0", fired[0].Load(), fired[1].Load(), fired[2].Load())
-	}
-	m.close()
-	m.add(chans[2], func() { fired[2].Add(1) }) // after close: ignored
-	close(chans[2])
-	time.Sleep(10 * time.Millisecond)
-	if fired[2].Load() != 0 {
-		t.Error("callback after close")
 	}
 }

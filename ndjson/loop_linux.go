@@ -80,7 +80,12 @@ type Watch struct {
 	fd       int // owned by the Loop; closed by its goroutine only
 	sink     Sink
 	closeReq atomic.Bool
-	finished bool // OnClose delivered; loop goroutine only
+	// svc is held by the loop goroutine while it services or finishes the
+	// watch, and by a reader that borrowed the descriptor (Borrow) until
+	// it gives it back: exactly one reader at a time.
+	svc      sync.Mutex
+	finished bool // OnClose delivered; under svc
+	borrowed bool // out of the epoll set, read by a borrower; under svc
 }
 
 // NewLoop starts a Loop and its goroutine.
@@ -333,8 +338,14 @@ func (l *Loop) poll(uintptr) bool {
 	return true
 }
 
-// service reads what a ready watch has, on the loop goroutine.
+// service reads what a ready watch has, on the loop goroutine. A watch
+// whose descriptor is borrowed is skipped: it left the epoll set, so the
+// event is one taken before that.
 func (l *Loop) service(w *Watch, events uint32) {
+	if !w.svc.TryLock() {
+		return
+	}
+	defer w.svc.Unlock()
 	if w.closeReq.Load() {
 		l.finish(w, ErrClosed)
 		return
@@ -389,14 +400,19 @@ func (l *Loop) drain() bool {
 	closing := l.closing
 	l.mu.Unlock()
 	for _, w := range q {
-		l.finish(w, ErrClosed)
+		// A borrowed watch is closed when its borrower gives it back
+		// (Return queues it again); the loop never waits for a borrower.
+		if w.svc.TryLock() {
+			l.finish(w, ErrClosed)
+			w.svc.Unlock()
+		}
 	}
 	clear(q)
 	l.spare = q[:0]
 	return closing
 }
 
-// finish ends a watch exactly once, on the loop goroutine: the descriptor
+// finish ends a watch exactly once, on the loop goroutine, with w.svc held: the descriptor
 // leaves the epoll set before it is closed, so its number cannot be reused
 // while still registered.
 func (l *Loop) finish(w *Watch, err error) {
@@ -424,11 +440,15 @@ func (l *Loop) shutdown(err error) {
 	l.closeQ = nil
 	l.mu.Unlock()
 	for _, w := range ws {
+		// Waits for a borrower to give the descriptor back: a fire that
+		// reads its own reply ends within its deadline.
+		w.svc.Lock()
 		if w.closeReq.Load() {
 			l.finish(w, ErrClosed)
 		} else {
 			l.finish(w, err)
 		}
+		w.svc.Unlock()
 	}
 	l.mu.Lock()
 	unix.Close(l.evfd)

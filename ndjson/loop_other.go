@@ -51,3 +51,10 @@ func (l *Loop) Close() error { return l.g.close() }
 // wait: one OnData may still be under way when it returns, unless it is
 // called from that watch's own callback.
 func (w *Watch) Close() { w.g.Close() }
+
+// Borrow reports false here: each watch's goroutine reads its file, and a
+// caller cannot take it over (on Linux it can, see the Linux docs).
+func (w *Watch) Borrow() (fd int, ok bool) { return -1, false }
+
+// Return does nothing: nothing can be borrowed here.
+func (w *Watch) Return() error { return nil }

@@ -33,6 +33,17 @@ func WriteAll(ctx context.Context, f *os.File, p []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ndjson: write: %w", err)
 	}
+	// Most lines fit in the pipe at once: one non-blocking write, and no
+	// deadline or cancel callback to set up and take down.
+	done, err := tryWrite(f, p)
+	if err != nil {
+		return fmt.Errorf("ndjson: write: %w", err)
+	}
+	if done == len(p) {
+		return nil
+	}
+	total := len(p)
+	p = p[done:]
 	if ctx.Done() == nil { // ctx can never end
 		if _, err := f.Write(p); err != nil {
 			return fmt.Errorf("ndjson: write: %w", err)
@@ -69,7 +80,7 @@ func WriteAll(ctx context.Context, f *os.File, p []byte) error {
 			ctxErr = context.DeadlineExceeded
 		}
 		if ctxErr != nil {
-			return fmt.Errorf("ndjson: write: %d of %d bytes written: %w (%w)", n, len(p), ctxErr, err)
+			return fmt.Errorf("ndjson: write: %d of %d bytes written: %w (%w)", done+n, total, ctxErr, err)
 		}
 	}
 	return fmt.Errorf("ndjson: write: %w", err)
@@ -93,4 +104,17 @@ func writeBlocking(ctx context.Context, f *os.File, p []byte) error {
 	case <-ctx.Done():
 		return fmt.Errorf("ndjson: write: %w", ctx.Err())
 	}
+}
+
+// WriteNow writes what of p fits into f now, without waiting and without
+// a deadline: it returns how much was written (0 when f would block, or
+// cannot be written without blocking a thread on this platform) or the
+// write's error. A caller that must not wait for its reader (because it
+// is that reader) writes this way first.
+func WriteNow(f *os.File, p []byte) (int, error) {
+	n, err := tryWrite(f, p)
+	if err != nil {
+		return n, fmt.Errorf("ndjson: write: %w", err)
+	}
+	return n, nil
 }

@@ -324,6 +324,9 @@ func newLineReader(r io.Reader, max int) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(r, 16<<10), max: max}
 }
 
+// buffered returns how many bytes have been read past the last line.
+func (r *lineReader) buffered() int { return r.br.Buffered() }
+
 // next returns the next line, valid until the next call. For a line over
 // the limit it returns errLineTooLong with up to idPrefixBytes of the
 // line's start as soon as the limit is passed; the rest of that line is

@@ -11,24 +11,35 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hooksupd/hooksupd/executor"
 )
 
-// conn is one client connection. Its reader parses requests and starts
-// fires; each fire runs on its own goroutine and queues its reply; the
-// writer sends queued replies. Backpressure: at most maxPerConn fires of
-// the connection are in flight or waiting to queue their reply, and the
-// reader stops reading while that is reached, so a client that sends
-// faster than its hooks answer is slowed down by its own socket buffer.
+// conn is one client connection. One goroutine at a time reads it and
+// parses requests. A fire that arrives when nothing more has been read
+// runs on the goroutine that read it; if it takes longer than
+// readHandoff, a new goroutine goes on reading (so later requests are not
+// held up behind a slow hook). Fires that arrive behind others in the
+// same read each get a goroutine. Replies are written by whoever queues
+// one while no one else is writing (no writer goroutine): the common fire
+// costs one wake-up (the socket's) and no goroutine, where a reader, a
+// fire goroutine and a writer cost three wake-ups and a goroutine start.
+//
+// Backpressure: at most maxPerConn fires of the connection are in flight
+// or waiting to queue their reply, and the reader stops reading while
+// that is reached, so a client that sends faster than its hooks answer is
+// slowed down by its own socket buffer.
 type conn struct {
 	s    *Server
 	nc   net.Conn
 	peer peerCred
 	log  *slog.Logger
 	q    *replyQueue
-	sem  chan struct{}
+	// wmu is held by the one goroutine writing queued replies.
+	wmu sync.Mutex
+	sem chan struct{}
 	// pending counts this connection's fires that have not queued their
 	// reply yet.
 	pending  sync.WaitGroup
@@ -39,24 +50,25 @@ type conn struct {
 	fireCtx context.Context
 }
 
-// run serves the connection until the client is done (EOF), the server
-// stops reading, or a write fails; then it waits for the connection's
-// fires, flushes their replies and closes.
+// run serves the connection: it is the first reader.
 func (c *conn) run() {
+	c.readLoop(newLineReader(c.nc, c.s.maxLine))
+}
+
+// finish runs on the last reader once the client is done (EOF), the
+// server stops reading, or a write failed: it waits for the connection's
+// fires, flushes their replies and closes.
+func (c *conn) finish() {
 	defer c.s.dropConn(c)
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
-	c.readLoop()
 	c.s.readers.Done()
 	// A client that half-closed (shutdown(SHUT_WR)) still gets every
 	// reply; one that went away makes the writes fail, which is fine: the
 	// fires themselves run to completion either way.
 	c.pending.Wait()
+	c.wmu.Lock() // a fire's goroutine may still be writing
+	c.writeQueued()
 	c.q.close()
-	<-writerDone
+	c.wmu.Unlock()
 	_ = c.nc.Close()
 	c.log.Debug("server: connection closed")
 }
@@ -84,8 +96,10 @@ func (c *conn) abort() {
 	_ = c.nc.Close()
 }
 
-func (c *conn) readLoop() {
-	lr := newLineReader(c.nc, c.s.maxLine)
+// readLoop reads requests until the client is done or the server stops
+// reading, then finishes the connection; or until it hands the reading to
+// another goroutine to run a fire itself (see conn).
+func (c *conn) readLoop(lr *lineReader) {
 	for !c.stopped() {
 		line, err := lr.next()
 		if errors.Is(err, errLineTooLong) {
@@ -98,32 +112,71 @@ func (c *conn) readLoop() {
 			if !errors.Is(err, io.EOF) && !c.stopped() && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("server: reading from client", "err", err)
 			}
-			return
+			break
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		if !c.handle(line) {
-			return
+		fire, ok := c.handle(line)
+		if !ok {
+			break
+		}
+		if fire == nil {
+			continue
+		}
+		if lr.buffered() > 0 {
+			// More requests are already here: they must not wait for
+			// this fire.
+			go c.runFire(fire)
+			continue
+		}
+		if !c.fireInline(fire, lr) {
+			return // the reading went on on another goroutine
 		}
 	}
+	c.finish()
 }
 
-// handle answers or starts one request. It returns false when the reader
-// must stop.
-func (c *conn) handle(line []byte) bool {
+// readHandoff is how long a fire may run on the goroutine that read it
+// before the reading of its connection goes on on a new goroutine: a
+// request sent meanwhile waits at most this long, and the common fire
+// (a daemon hook, tens of µs) starts no goroutine and grows no new stack.
+const readHandoff = time.Millisecond
+
+// fireInline runs fire on this goroutine. It reports whether this
+// goroutine is still the connection's reader afterwards; when the fire
+// outlasted readHandoff, a new goroutine has taken over reading lr.
+func (c *conn) fireInline(fire *request, lr *lineReader) bool {
+	var state atomic.Int32 // 0 firing, 1 reading handed off, 2 reading kept
+	t := time.AfterFunc(readHandoff, func() {
+		if state.CompareAndSwap(0, 1) {
+			go c.readLoop(lr)
+		}
+	})
+	c.runFire(fire)
+	if !state.CompareAndSwap(0, 2) {
+		return false
+	}
+	t.Stop()
+	return true
+}
+
+// handle answers one request, or admits a fire and returns it (its slot
+// taken) for the caller to run. It reports false when the reader must
+// stop.
+func (c *conn) handle(line []byte) (*request, bool) {
 	s := c.s
 	req, id, perr := parseRequest(line)
 	if perr != nil {
 		s.stats.request("invalid")
 		c.replyError(id, perr)
-		return true
+		return nil, true
 	}
 	s.stats.request(req.Op)
 	if !s.access.Load().allows(c.peer) {
 		c.replyError(id, &Error{Code: CodeForbidden,
 			Message: fmt.Sprintf("uid %d gid %d is not in allow_uids / allow_gids", c.peer.UID, c.peer.GID)})
-		return true
+		return nil, true
 	}
 	switch req.Op {
 	case OpPing:
@@ -131,24 +184,24 @@ func (c *conn) handle(line []byte) bool {
 	case OpStatus:
 		if !s.isAdmin(c.peer) {
 			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
-			return true
+			return nil, true
 		}
 		c.reply(encodeReply(id, statusReply{Status: s.Status()}))
 	case OpReload:
 		if !s.isAdmin(c.peer) {
 			c.replyError(id, forbiddenAdmin(req.Op, c.peer))
-			return true
+			return nil, true
 		}
 		cfg, perr := s.reload("socket")
 		if perr != nil {
 			c.replyError(id, perr)
-			return true
+			return nil, true
 		}
 		c.reply(encodeReply(id, ReloadReply{OK: true, Hooks: len(cfg.Hooks), Config: cfg.Path}))
 	case OpFire:
-		return c.startFire(req)
+		return c.admitFire(req)
 	}
-	return true
+	return nil, true
 }
 
 func forbiddenAdmin(op string, p peerCred) *Error {
@@ -156,26 +209,27 @@ func forbiddenAdmin(op string, p peerCred) *Error {
 		Message: fmt.Sprintf("%s is only for root and the service's own user (peer uid %d)", op, p.UID)}
 }
 
-// startFire takes a slot and starts the fire on its own goroutine.
-func (c *conn) startFire(req *request) bool {
+// admitFire takes a slot for the fire; it returns the request when the
+// fire may run, nil when it was answered with an error, and false when
+// the reader must stop.
+func (c *conn) admitFire(req *request) (*request, bool) {
 	s := c.s
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.stop:
 		c.replyError(req.ID, &Error{Code: CodeInternal, Message: "server shutting down; fire not started"})
-		return false
+		return nil, false
 	}
 	if s.inflight.Add(1) > s.maxInflight {
 		s.inflight.Add(-1)
 		<-c.sem
 		c.replyError(req.ID, &Error{Code: CodeOverloaded,
 			Message: fmt.Sprintf("%d fires in flight (max_inflight); retry later", s.maxInflight)})
-		return true
+		return nil, true
 	}
 	c.pending.Add(1)
 	s.fires.Add(1)
-	go c.runFire(req)
-	return true
+	return req, true
 }
 
 // runFire fires, queues the reply, and only then gives the connection's
@@ -223,20 +277,35 @@ func fireError(err error) *Error {
 	}
 }
 
-func (c *conn) reply(b []byte) { c.q.push(b) }
+// reply queues b and writes the queue unless another goroutine is at it.
+func (c *conn) reply(b []byte) {
+	if c.q.push(b) {
+		c.flush()
+	}
+}
 
 func (c *conn) replyError(id json.RawMessage, e *Error) {
 	c.s.stats.error(e.Code)
-	c.q.push(encodeError(id, e))
+	c.reply(encodeError(id, e))
 }
 
-// writeLoop sends queued replies until the queue is closed and drained, or
-// a write fails. A write that makes no progress for writeTimeout means the
-// client has stopped reading: its connection is closed (and logged) so it
-// cannot hold memory or fires' slots.
-func (c *conn) writeLoop() {
+// flush writes queued replies when no other goroutine is writing. A
+// writer re-checks the queue after it lets go, so a reply queued while it
+// was finishing is never left behind.
+func (c *conn) flush() {
+	for c.q.waiting() && c.wmu.TryLock() {
+		c.writeQueued()
+		c.wmu.Unlock()
+	}
+}
+
+// writeQueued writes everything queued, with wmu held, until the queue is
+// empty or a write fails. A write that makes no progress for writeTimeout
+// means the client has stopped reading: its connection is closed (and
+// logged) so it cannot hold memory or fires' slots.
+func (c *conn) writeQueued() {
 	for {
-		batch, ok := c.q.take()
+		batch, ok := c.q.takeNow()
 		if !ok {
 			return
 		}
@@ -338,24 +407,37 @@ func (q *replyQueue) push(b []byte) bool {
 // queue is closed and empty, or aborted.
 func (q *replyQueue) take() (net.Buffers, bool) {
 	for {
-		q.mu.Lock()
-		if q.aborted {
-			q.mu.Unlock()
-			return nil, false
-		}
-		if len(q.items) > 0 {
-			items := q.items
-			q.items = nil
-			q.mu.Unlock()
+		if items, ok := q.takeNow(); ok {
 			return items, true
 		}
-		if q.closed {
-			q.mu.Unlock()
+		q.mu.Lock()
+		done := q.aborted || (q.closed && len(q.items) == 0)
+		q.mu.Unlock()
+		if done {
 			return nil, false
 		}
-		q.mu.Unlock()
 		<-q.ready
 	}
+}
+
+// takeNow returns everything queued, or false when nothing is (or the
+// queue was aborted).
+func (q *replyQueue) takeNow() (net.Buffers, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.aborted || len(q.items) == 0 {
+		return nil, false
+	}
+	items := q.items
+	q.items = nil
+	return items, true
+}
+
+// waiting reports whether replies wait to be written.
+func (q *replyQueue) waiting() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.aborted && len(q.items) > 0
 }
 
 // written tells the queue that n bytes the taker had were written to the

@@ -419,6 +419,7 @@ type child struct {
 	werr   error
 	state  childState
 	killed atomic.Bool // the group got a kill: see settle and Release
+	exits  exitHooks   // Process.OnExit callbacks
 
 	destroyOnce sync.Once
 }
@@ -445,6 +446,7 @@ func (c *child) started(pid int, pfd *pidfd.FD) error {
 func (c *child) onExit() {
 	c.st, c.werr = c.pfd.Wait()
 	close(c.done)
+	c.exits.fire()
 	c.pool.onExit(c)
 }
 

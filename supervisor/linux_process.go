@@ -201,6 +201,11 @@ func (p *linuxProcess) Stderr() *os.File { return p.stdio(2) }
 // Done is closed by the watcher once the child has been reaped.
 func (p *linuxProcess) Done() <-chan struct{} { return p.c.done }
 
+// OnExit runs fn on the backend's pidfd watcher goroutine right after the
+// reap: the one exit notification, with no goroutine or channel per
+// process.
+func (p *linuxProcess) OnExit(fn func()) func() bool { return p.c.exits.add(fn) }
+
 // Wait waits for the reap, then reports the status. OOMKilled comes from
 // the group's oom_kill counter; CPU and MemoryPeak are the rusage of the
 // direct child and the descendants it waited for (cheap to have at every

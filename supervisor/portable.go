@@ -236,6 +236,7 @@ type portableProcess struct {
 	done chan struct{}
 	// status is written once before done is closed.
 	status ExitStatus
+	exits  exitHooks
 
 	mu                    sync.Mutex
 	stdin, stdout, stderr *os.File
@@ -267,6 +268,7 @@ func (p *portableProcess) wait() {
 		p.status = ExitStatus{Code: -1}
 	}
 	close(p.done)
+	p.exits.fire()
 }
 
 func (p *portableProcess) Pid() int { return p.pid }
@@ -285,6 +287,9 @@ func (p *portableProcess) Stdout() *os.File { return p.take(1, p.stdout) }
 func (p *portableProcess) Stderr() *os.File { return p.take(2, p.stderr) }
 
 func (p *portableProcess) Done() <-chan struct{} { return p.done }
+
+// OnExit runs fn on this process's Wait goroutine once it has reaped it.
+func (p *portableProcess) OnExit(fn func()) func() bool { return p.exits.add(fn) }
 
 func (p *portableProcess) Wait(ctx context.Context) (ExitStatus, error) {
 	select {

@@ -228,6 +228,13 @@ type Process interface {
 	Stderr() *os.File
 	// Done is closed once the direct child has exited and been reaped.
 	Done() <-chan struct{}
+	// OnExit arranges for fn to run once, right after Done is closed, on
+	// the goroutine that reaped the child (the backend's one exit watcher
+	// on Linux), or on a goroutine of its own when the child has already
+	// been reaped. fn must not block: other exits wait for it. stop
+	// cancels the call and reports whether it did so before fn started,
+	// as context.AfterFunc's stop does.
+	OnExit(fn func()) (stop func() bool)
 	// Wait waits until the direct child exits or ctx ends. It may be
 	// called many times and from many goroutines; after exit it returns the
 	// same status each time.

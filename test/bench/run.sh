@@ -42,6 +42,7 @@ for c in allow daemon forker; do
 done
 gcc $CFLAGS -pthread -o "$BIN/c-execdrv" test/bench/c/execdrv.c
 gcc $CFLAGS -pthread -o "$BIN/c-daemondrv" test/bench/c/daemondrv.c
+gcc $CFLAGS -o "$BIN/c-relay" test/bench/c/relay.c
 install -m 0755 test/bench/c/allow.sh "$BIN/sh-allow"
 CGO_ENABLED=0 go build -o "$BIN/go-child" ./test/bench/gochild
 ln -sf go-child "$BIN/go-daemon"

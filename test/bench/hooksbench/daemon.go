@@ -133,11 +133,11 @@ func (b *bench) rowDaemon(context.Context) error {
 		hr.Note = fmt.Sprintf("p99 %s of C", ratio(hr.P99, base.P99, ""))
 		switch {
 		case c.label == "C child" && c.size == size200B:
-			hr.Target = "p50 ≤ 8 µs, p99 ≤ 100 µs"
-			hr.Met = met(hr.P50 <= 8 && hr.P99 <= 100)
+			hr.Target = "p50 ≤ 1.5× C, p99 ≤ 100 µs"
+			hr.Met = met(hr.P50 <= 1.5*base.P50 && hr.P99 <= 100)
 		case c.label == "C child" && c.size == size1M:
-			hr.Target = "p50 ≤ 350 µs"
-			hr.Met = met(hr.P50 <= 350)
+			hr.Target = "p50 ≤ 1.3× C"
+			hr.Met = met(hr.P50 <= 1.3*base.P50)
 		}
 		b.rows = append(b.rows, base, hr)
 	}
@@ -171,8 +171,8 @@ func (b *bench) rowDaemon(context.Context) error {
 		base.pct999, hr.pct999 = true, true
 		hr.Ratio = ratio(hr.Rate, base.Rate, "fires/s")
 		if k == 64 {
-			hr.Target = "≥ 180k decisions/s, p99.9 ≤ 2 ms"
-			hr.Met = met(hr.Rate >= 180000 && hr.P999 <= 2000)
+			hr.Target = "≥ 0.8× C decisions/s, p99.9 ≤ 2 ms"
+			hr.Met = met(hr.Rate >= 0.8*base.Rate && hr.P999 <= 2000)
 		}
 		b.rows = append(b.rows, base, hr)
 	}

@@ -202,15 +202,19 @@ func (b *bench) rowExec(context.Context) error {
 		or.Note = "child CPU " + childCPU(&ov.s)
 		switch {
 		case c.label == "C child" && c.size == size200B:
-			ok := hr.P50 <= 1.10*base.P50 && hr.P99 <= 1000 && hr.CPU <= 110
-			hr.Target = "p50 ≤ 1.10× C, p99 ≤ 1 ms, CPU ≤ 110 µs/fire"
+			ok := hr.P50 <= 1.05*base.P50 && hr.P50 < or.P50 && hr.P99 <= 2*base.P99 && hr.CPU <= 110
+			hr.Target = "p50 ≤ 1.05× C and below os/exec, p99 ≤ 2× C's p99, CPU ≤ 110 µs/fire"
 			hr.Met = met(ok)
 			if !ok {
-				hr.Met += fmt.Sprintf(" (p50 %.2f×, p99 %.0f µs, CPU %.0f µs)", hr.P50/base.P50, hr.P99, hr.CPU)
+				hr.Met += fmt.Sprintf(" (p50 %.2f× C, %.2f× os/exec; p99 %.2f× C; CPU %.0f µs)",
+					hr.P50/base.P50, hr.P50/or.P50, hr.P99/base.P99, hr.CPU)
 			}
 		case c.label == "C child" && c.size == size1M:
-			hr.Target = "p50 ≤ 1.05× C"
-			hr.Met = met(hr.P50 <= 1.05*base.P50)
+			hr.Target = "p50 ≤ 1.10× C"
+			hr.Met = met(hr.P50 <= 1.10*base.P50)
+		}
+		if c.label == "C child" && c.size == size200B {
+			b.cExecP50 = base.P50 // row 2 judges the capped hook against it
 		}
 		b.rows = append(b.rows, base, hr, or)
 	}
@@ -262,8 +266,11 @@ func (b *bench) rowCapped(context.Context) error {
 			cp.Met = met(ok)
 			base.Note = fmt.Sprintf("max %.0f µs", base.Max)
 		} else {
-			cp.Target = "p50 ≤ uncapped + 70 µs"
-			cp.Met = met(cp.P50 <= base.P50+70)
+			cp.Target = "p50 ≤ 1.10× C posix_spawn of the uncapped child (row 1); ≤ uncapped + 70 µs"
+			cp.Met = met(cp.P50 <= base.P50+70 && (b.cExecP50 == 0 || cp.P50 <= 1.10*b.cExecP50))
+			if b.cExecP50 > 0 {
+				cp.Note += "; " + ratio(cp.P50, b.cExecP50, "of row 1's C p50")
+			}
 		}
 		b.rows = append(b.rows, base, cp)
 		if len(vs) > 2 {
@@ -323,8 +330,8 @@ func (b *bench) rowExecThroughput(context.Context) error {
 			rows[i].Ratio = ratio(rows[i].Rate, rows[0].Rate, "fires/s")
 		}
 		if conc == 2 || conc == 8 {
-			rows[1].Target = "≥ 3,500 fires/s"
-			rows[1].Met = met(rows[1].Rate >= 3500)
+			rows[1].Target = "≥ 0.85× C fires/s, no failed fire"
+			rows[1].Met = met(rows[1].Rate >= 0.85*rows[0].Rate && rows[1].Errors == 0)
 		}
 		b.rows = append(b.rows, rows...)
 	}

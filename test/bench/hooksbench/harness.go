@@ -71,6 +71,7 @@ type hookDef struct {
 	timeoutMS            int
 	capped               bool
 	limits               string // [hook.limits] body instead of the standard caps
+	sandbox              string // [hook.sandbox] body, if any
 }
 
 // configOf renders a hooks.toml with the production defaults (strict_modes
@@ -100,6 +101,9 @@ func configOf(defs []hookDef, extra string) (*config.Config, string, error) {
 		} else if d.capped {
 			fmt.Fprintf(&sb, "[hook.limits]\nmemory_max = \"%dM\"\ncpu_max = \"%d%%\"\npids_max = %d\n",
 				naiveMemory>>20, naiveCPUQuota*100/naiveCPUPeriod, naivePids)
+		}
+		if d.sandbox != "" {
+			sb.WriteString("[hook.sandbox]\n" + d.sandbox + "\n")
 		}
 	}
 	text := sb.String()

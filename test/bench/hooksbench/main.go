@@ -31,18 +31,20 @@ type bins struct {
 	goChild, goDaemon        string // static Go hook; the same binary named go-daemon runs in daemon mode
 	shAllow                  string // /bin/sh hook
 	execDrv, daemonDrv       string // C baseline drivers
+	relay                    string // C relay: the floor of a hook service (row 5)
 	hooksupd                 string // the hooksupd binary
 }
 
 // bench is the state shared by the sections.
 type bench struct {
-	bin   bins
-	out   string // output directory
-	tmp   string // scratch directory (payloads, configs, sockets)
-	quick bool
-	rows  []Row
-	notes []string
-	mach  machine
+	cExecP50 float64 // row 1's C posix_spawn p50 (200 B, C child), for row 2
+	bin      bins
+	out      string // output directory
+	tmp      string // scratch directory (payloads, configs, sockets)
+	quick    bool
+	rows     []Row
+	notes    []string
+	mach     machine
 
 	sectionLoad []string // foreign load seen before each section
 }
@@ -116,6 +118,7 @@ func main() {
 		shAllow:   filepath.Join(binD, "sh-allow"),
 		execDrv:   filepath.Join(binD, "c-execdrv"),
 		daemonDrv: filepath.Join(binD, "c-daemondrv"),
+		relay:     filepath.Join(binD, "c-relay"),
 		hooksupd:  b.bin.hooksupd,
 	}
 	if b.bin.hooksupd == "" {
@@ -123,7 +126,7 @@ func main() {
 	} else {
 		b.bin.hooksupd = abs(b.bin.hooksupd)
 	}
-	for _, p := range []string{b.bin.cAllow, b.bin.cDaemon, b.bin.cForker, b.bin.goChild, b.bin.goDaemon, b.bin.shAllow, b.bin.execDrv, b.bin.daemonDrv} {
+	for _, p := range []string{b.bin.cAllow, b.bin.cDaemon, b.bin.cForker, b.bin.goChild, b.bin.goDaemon, b.bin.shAllow, b.bin.execDrv, b.bin.daemonDrv, b.bin.relay} {
 		if _, err := os.Stat(p); err != nil {
 			fatal(fmt.Errorf("missing %s (run test/bench/run.sh, which builds it): %w", p, err))
 		}
@@ -172,6 +175,7 @@ func main() {
 		{"7", b.rowKill},
 		{"8", b.rowChain},
 		{"9", b.rowRun},
+		{"10", b.rowSandbox},
 	}
 	ctx := context.Background()
 	failed, opsFailed := 0, 0

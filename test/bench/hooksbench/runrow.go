@@ -130,13 +130,13 @@ func (b *bench) emitRun(group string, vs []*variant, sparseRow bool) {
 	capped := find("hooksupd run, memory")
 	if sparseRow {
 		if cg := find("cgexec"); cg != nil {
-			capped.Target = "p50 no slower than cgexec"
+			capped.Target = "p50 ≤ 1.0× cgexec"
 			capped.Met = met(capped.P50 <= cg.P50)
 			capped.Note = ratio(capped.P50, cg.P50, "of cgexec p50")
 		}
 	} else if bw := find("bwrap"); bw != nil {
-		capped.Target = "p50 faster than bwrap"
-		capped.Met = met(capped.P50 < bw.P50)
+		capped.Target = "p50 ≤ 1.0× bwrap"
+		capped.Met = met(capped.P50 <= bw.P50)
 		capped.Note = ratio(capped.P50, bw.P50, "of bwrap p50")
 	}
 	b.rows = append(b.rows, rows...)
