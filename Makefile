@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # hooksupd — every routine command. `make` (or `make help`) lists them.
 
 GO        ?= go

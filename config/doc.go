@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package config turns a hooks.toml into plain, validated data: hooks,
 // the event catalog, limits, sandbox options, the [enforce], [policy],
 // [supervisor] and [server] tables, with every default applied and users

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh — fire the example hooks through `hooksupd fire` and show what
 # each decision looks like. Run it from anywhere (`make demo` does):
 #

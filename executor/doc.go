@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package executor is the hook runtime of hooksupd: it loads hooks.toml,
 // keeps the event catalog, runs each hook's children (exec mode: one child
 // per fire; daemon mode: one long-lived child) through a supervisor

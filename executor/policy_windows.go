@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package executor
 
 // checkStrictModes cannot be honoured on Windows: there are no Unix owners

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package ndjson frames newline-delimited JSON over the pipes of hook
 // children, with a hard cap on line length, and multiplexes the reading of
 // many pipes.

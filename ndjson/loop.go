@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package ndjson
 
 // Sink receives what a [Loop] reads from one watched file. Its methods run

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package redact strips secrets from hook stderr before it reaches an
 // operator log, and keeps a bounded tail of that stderr.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package service is hooksupd's socket service: the server that answers
 // newline-delimited JSON requests (fire, ping, status, reload) on a unix
 // socket for an executor.Dispatcher, the protocol's types and error codes,

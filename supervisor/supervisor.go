@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package supervisor starts resource-capped processes and supervises them
 // until they are gone.
 //

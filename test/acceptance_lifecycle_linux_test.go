@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package test
 
 // Lifecycle acceptance criterion: 1000 fires of a forking hook leave no

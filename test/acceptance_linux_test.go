@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package test
 
 // Acceptance criteria of the Linux supervisor, pinned through hooks.toml,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package test
 
 // Pitfalls of docs/pitfalls.md that need Linux (cgroups, pidfds, threads).

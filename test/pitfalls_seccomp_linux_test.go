@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 package test
 
 // Pitfalls 7 and 8: a seccomp profile that refuses pidfd_open or clone3

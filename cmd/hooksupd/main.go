@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command hooksupd runs hooks — programs fired on a host application's
 // events that answer allow, modify, deny or ask_user — as resource-capped
 // sandboxes, and runs any command the same way with `hooksupd run`.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # audit-log.sh — an exec-mode hook that records every fire and allows it.
 #
 # hooksupd writes one line to stdin:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """confirm_delete.py — an exec-mode hook that asks the user before a delete.
 
 hooksupd writes one JSON line to stdin, {"event": ..., "payload": ...}, and

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # deny-secrets.sh — an exec-mode policy hook: refuse to store anything
 # that looks like it contains a password.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # fork-bomb.sh: a hook that starts far more processes than its pids cap.
 # With limits.pids_max = 8 the kernel refuses the 9th task of its cgroup
 # (fork fails with EAGAIN); the shell gives up, the fire fails, and

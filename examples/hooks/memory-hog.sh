@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # memory-hog.sh: a hook that needs more memory than its limit allows. dd
 # reads 256 MiB of zeros into one buffer; with limits.memory_max = "32M"
 # the kernel's OOM killer ends it inside its own cgroup, hooksupd reports

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # prod-freeze.sh — a namespace-scoped policy hook.
 #
 # hooks.toml binds it with namespace = "prod/*", so hooksupd only fires it

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # recall-counter.sh — a daemon-mode hook.
 #
 # In daemon mode hooksupd starts the hook once and keeps it running: every

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package dynuser gives each hook a uid and gid of its own, in the spirit
 // of systemd's DynamicUser=: taken from a configured range, needing no
 // passwd entry, distinct per hook name, and the same for the same name

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package errs holds the one ErrNotSupported value that every package of
 // hooksupd re-exports, so that errors.Is(err, X.ErrNotSupported) holds for
 // a missing kernel feature whichever layer reported it. It holds nothing

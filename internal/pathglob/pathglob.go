@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package pathglob matches slash-separated paths against the globs of
 // hooks.toml's [policy] allow_commands and deny_commands.
 //

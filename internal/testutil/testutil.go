@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testutil holds helpers shared by hooksupd's tests: capability
 // gates that skip on a developer machine but fail under CI, and leak checks.
 package testutil

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package units parses the value grammars of the command lines hooksupd
 // stands in for: GNU timeout(1) durations, and systemd's resource-control
 // sizes, CPU quotas and task counts (systemd.resource-control(5)).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package cgroup manages the groups (cgroups) hooksupd's children live in:
 // mode detection (v1 / hybrid / v2), one subtree owned by the supervisor,
 // per-child groups with memory / CPU / pids limits, race-free placement

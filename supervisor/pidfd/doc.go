@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package pidfd wraps Linux process file descriptors: open, signal, reap
 // (waitid P_PIDFD with rusage) and exit readiness through one epoll set.
 //

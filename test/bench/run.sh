@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make bench: builds the benchmark children and baseline drivers, then runs
 # hooksbench, which compares hooksupd with its baselines side by side in
 # one interleaved run and prints one Markdown table (also written to

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build linux
 
 // Command chaos is the reliability campaign of `make chaos`: it starts the

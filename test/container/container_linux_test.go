@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package container tests hooksupd started the way a container runtime
 // starts a process, with no systemd: in a cgroup of its own, then in new
 // cgroup, mount and PID namespaces (what `unshare --cgroup --mount --pid

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # run.sh: test the hooksupd Debian package under a real systemd, as a user
 # would use it. It builds a minimal Debian rootfs with systemd (debootstrap,
 # cached), builds the amd64 package twice with `make package` (this tree's

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # test-vm.sh — run Go test packages inside a throw-away VM whose kernel
 # shows a pure cgroup v2 hierarchy (cpu, memory and pids enabled), the way
 # production hosts do. QEMU boots a stock Debian kernel with a busybox

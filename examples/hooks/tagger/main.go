@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command tagger is an example modify hook: it adds a tag to every memory
 // stored, so a reader can tell which records went through the hook chain.
 //

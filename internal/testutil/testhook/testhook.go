@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package testhook finds or builds the multi-call test hook program
 // (test/hooks/testhook) for tests that spawn real hook children.
 package testhook

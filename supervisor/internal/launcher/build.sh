@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the launcher blob that blob_$ARCH.go embeds:
 #   sh build.sh [output]             (default: launcher_$ARCH.bin next to this script)
 #   ARCH=arm64 sh build.sh [output]  (cross: Debian's gcc-aarch64-linux-gnu)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package launcher holds hooksupd's pre-placed launcher: a tiny static
 // program (csrc/launcher.c, freestanding, no libc, no language runtime) that the
 // Linux supervisor starts ahead of time inside a hook's groups, parks on a

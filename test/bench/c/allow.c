@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Exec-mode benchmark hook: reads stdin to EOF, then prints one allow
  * decision. Built static (gcc -static -O2) so the spawn cost is the

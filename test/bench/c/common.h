@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Functions shared by the C baseline drivers. Both drivers are coprocesses
  * of the Go benchmark program: they read one command per line on stdin,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Daemon-mode benchmark hook: answers every request line with one allow
  * decision, in order. It only looks for newlines, so a 1 MiB request costs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * C daemon-mode baseline driver: long-lived children on blocking pipes;
  * one request line out, one reply line back, in the same thread (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * C exec-mode baseline driver (the lower bound for one exec fire):
  * posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)) + two pipes, write the

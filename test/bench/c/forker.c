@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Kill benchmark hook: builds a tree of N processes (default 100, itself
  * included) that all sleep, then tells its parent the tree is complete by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Row 5's floor: a single-threaded C relay, the least any hook service
  * built on sockets and pipes can do. It accepts on a unix socket; for each

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command gochild is the static Go hook of the benchmarks: with no
 // argument it is an exec-mode hook (reads stdin to EOF, prints one allow
 // decision); run as "go-daemon" (a second name for the same binary) or

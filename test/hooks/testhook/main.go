@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 //go:build unix
 
 // The Go runtime's container-aware GOMAXPROCS (Go 1.25+) keeps the cgroup

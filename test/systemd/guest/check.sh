@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # check.sh: the systemd integration test of the Debian package, run inside
 # the VM by hooksupd-vmtest.service: install, use, reload, upgrade and purge
 # hooksupd as an admin would. Every result goes to the console as a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Package probe is the cgroup-v2 VM harness's own smoke test. Its tests
 // (Linux only) assert what the VM started by test/vm/test-vm.sh guarantees
 // to the project's test suites: a pure cgroup2 hierarchy with the cpu,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // Command tscfreq prints the frequency of this machine's time-stamp counter
 // in kHz, measured against CLOCK_MONOTONIC, and exits 1 where it cannot.
 //

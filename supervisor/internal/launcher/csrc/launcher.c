@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * hooksupd launcher: a pre-started, pre-placed helper parked until a fire
  * tells it what to exec.

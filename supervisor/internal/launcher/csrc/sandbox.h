@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The keeper and the setup operations of the launcher (see the protocol
  * in launcher.c, which includes this file: the launcher is built as one
