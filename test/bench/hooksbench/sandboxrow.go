@@ -7,7 +7,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 )
 
 // sandboxIsolation is the [hook.sandbox] of row 10's sandboxed hook, and
@@ -29,9 +32,14 @@ var bwrapIsolation = []string{"bwrap", "--unshare-net", "--unshare-pid", "--die-
 // off the fire), against the same hook unsandboxed and against bwrap
 // building the same isolation for every run.
 func (b *bench) rowSandbox(context.Context) error {
+	child, cleanup, err := visibleInSandbox(b.bin.cAllow)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	defs := []hookDef{
-		{name: "sb-plain", event: execEvent, command: b.bin.cAllow, mode: "exec"},
-		{name: "sb-full", event: execEvent, command: b.bin.cAllow, mode: "exec", sandbox: sandboxIsolation},
+		{name: "sb-plain", event: execEvent, command: child, mode: "exec"},
+		{name: "sb-full", event: execEvent, command: child, mode: "exec", sandbox: sandboxIsolation},
 	}
 	cfg, _, err := configOf(defs, "")
 	if err != nil {
@@ -64,7 +72,7 @@ func (b *bench) rowSandbox(context.Context) error {
 	vs := []*variant{plain, full}
 	if _, err := exec.LookPath("bwrap"); err == nil {
 		vs = append(vs, runVariant("bwrap with the same namespaces and mounts (fresh process per run, no seccomp filter)", false,
-			bwrapIsolation, b.bin.cAllow, envb))
+			bwrapIsolation, child, envb))
 	} else {
 		b.note("row 10: bwrap not installed: left out")
 	}
@@ -89,4 +97,37 @@ func (b *bench) rowSandbox(context.Context) error {
 	rows[1] = fr
 	b.rows = append(b.rows, rows...)
 	return nil
+}
+
+// visibleInSandbox returns a path of the program that the row's sandbox
+// still shows: private_tmp and protect_home (and bwrap's tmpfs mounts)
+// hide /tmp, /var/tmp, /home, /root and /run/user, where a checkout (a CI
+// clone in /tmp, say) may keep the built children. Such a program is
+// copied to a directory of its own under /var/lib for the row.
+func visibleInSandbox(path string) (string, func(), error) {
+	for _, hidden := range []string{"/tmp/", "/var/tmp/", "/home/", "/root/", "/run/user/"} {
+		if !strings.HasPrefix(path, hidden) {
+			continue
+		}
+		dir, err := os.MkdirTemp("/var/lib", "hooksupd-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		dst := filepath.Join(dir, filepath.Base(path))
+		if err := os.WriteFile(dst, data, 0o755); err != nil {
+			os.RemoveAll(dir)
+			return "", nil, err
+		}
+		return dst, func() { os.RemoveAll(dir) }, nil
+	}
+	return path, func() {}, nil
 }
